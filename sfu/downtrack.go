@@ -1,0 +1,364 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu/packetcache"
+)
+
+// DownTrack is one subscriber's copy of an UpTrack. It is the webrtc.TrackLocal added to the
+// subscriber's PeerConnection, and it owns a writer goroutine with a bounded queue of packet
+// references. The writer copies each packet out of the publisher's cache, gives it this
+// subscriber's SSRC, payload type, sequence number and timestamp, and hands it to Pion to encrypt
+// and send. Header extensions are not forwarded: their ids belong to the publisher's session.
+//
+// When the queue is full the packet is dropped; video then skips to the next keyframe (which it
+// asks for) so that the subscriber sees a clean cut instead of broken frames, and the outgoing
+// sequence numbers close the gap, so the drop does not look like loss to the subscriber.
+type DownTrack struct {
+	up         *UpTrack
+	subscriber *Participant
+	queue      chan queued
+	overflow   atomic.Bool
+	bound      atomic.Pointer[binding]
+	rtt        atomic.Int64 // nanoseconds, from the subscriber's receiver reports
+	done       chan struct{}
+	closeOnce  sync.Once
+	log        *slog.Logger
+
+	sender *webrtc.RTPSender // set and read on the subscriber's negotiation goroutine
+
+	stats downStats
+
+	// Owned by the writer goroutine.
+	buf          []byte
+	hdr          rtp.Header
+	seq          sequencer
+	started      bool
+	waitKeyframe bool
+	resync       bool
+	seqOffset    uint16
+	tsOffset     uint32
+	highestIn    uint16
+	resumeIn     uint16 // packets older than this one were skipped and must stay skipped
+	rtxSeq       uint16
+}
+
+// downStats are counters a test or a metrics exporter may read at any time.
+type downStats struct {
+	packets, dropped, resent, nacks, plis atomic.Uint64
+}
+
+// queued is one entry of a writer's queue: a packet of the cache to forward, or one already sent
+// to resend.
+type queued struct {
+	seq   uint16 // the cache's sequence number, or for a resend the subscriber's
+	flags uint8
+}
+
+const (
+	flagKeyframe uint8 = 1 << iota
+	flagResend
+)
+
+// binding is what Pion negotiated for this track on the subscriber's connection.
+type binding struct {
+	stream  webrtc.TrackLocalWriter
+	pt      uint8
+	ssrc    uint32
+	rtxPT   uint8
+	rtxSSRC uint32
+}
+
+func newDownTrack(up *UpTrack, sub *Participant, queueLen int) *DownTrack {
+	d := &DownTrack{
+		up:           up,
+		subscriber:   sub,
+		queue:        make(chan queued, queueLen),
+		done:         make(chan struct{}),
+		buf:          make([]byte, packetcache.MaxPacket+2),
+		waitKeyframe: up.kind == webrtc.RTPCodecTypeVideo,
+		log:          sub.log.With("track", up.id, "publisher", up.publisher.id),
+	}
+	d.hdr.Version = 2
+	return d
+}
+
+// ID, RID, StreamID and Kind make DownTrack a webrtc.TrackLocal. The stream id is the publisher's
+// participant id: that is how a client ties a remote track to a member of the room.
+func (d *DownTrack) ID() string                { return d.up.id }
+func (d *DownTrack) RID() string               { return "" }
+func (d *DownTrack) StreamID() string          { return d.up.publisher.id }
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
+
+// Bind is called by Pion once the subscriber's connection has negotiated the track.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	c, ok := matchCodec(d.up.codec, ctx.CodecParameters())
+	if !ok {
+		return webrtc.RTPCodecParameters{}, ErrNoCodec
+	}
+	b := &binding{stream: ctx.WriteStream(), pt: uint8(c.PayloadType), ssrc: uint32(ctx.SSRC())}
+	if rtx := ctx.SSRCRetransmission(); rtx != 0 {
+		if pt, ok := rtxPayloadType(c.PayloadType, ctx.CodecParameters()); ok {
+			b.rtxPT, b.rtxSSRC = pt, uint32(rtx)
+		}
+	}
+	d.bound.Store(b)
+	if d.up.kind == webrtc.RTPCodecTypeVideo {
+		d.up.keyframes.request() // a new subscriber needs a keyframe to start
+	}
+	return c, nil
+}
+
+// Unbind is called by Pion when the track is removed from the subscriber's connection.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.bound.Store(nil)
+	return nil
+}
+
+// enqueue is called by the publisher's reader goroutine for every packet. It never blocks.
+func (d *DownTrack) enqueue(m packetcache.Meta) {
+	q := queued{seq: m.Seq}
+	if m.Keyframe {
+		q.flags = flagKeyframe
+	}
+	select {
+	case d.queue <- q:
+	default:
+		d.overflow.Store(true)
+	}
+}
+
+// run is the writer goroutine.
+func (d *DownTrack) run() {
+	for {
+		select {
+		case <-d.done:
+			return
+		case q := <-d.queue:
+			if b := d.bound.Load(); b != nil {
+				if q.flags&flagResend != 0 {
+					d.resend(b, q.seq)
+				} else {
+					d.write(b, q)
+				}
+			}
+		}
+	}
+}
+
+// skip starts a deliberate gap: video waits for the next keyframe, which it asks for; audio just
+// goes on. Either way the next packet sent closes the gap in sequence numbers.
+func (d *DownTrack) skip() {
+	d.stats.dropped.Add(1)
+	d.resync = true
+	if d.up.kind == webrtc.RTPCodecTypeVideo && !d.waitKeyframe {
+		d.waitKeyframe = true
+		d.up.keyframes.request()
+	}
+}
+
+func (d *DownTrack) write(b *binding, q queued) {
+	if d.overflow.Swap(false) {
+		d.skip()
+	}
+	if d.waitKeyframe {
+		if q.flags&flagKeyframe == 0 {
+			return
+		}
+		d.waitKeyframe = false
+	}
+	m, n, ok := d.up.cache.Get(q.seq, d.buf)
+	if !ok { // the writer fell so far behind that the cache moved on
+		d.skip()
+		return
+	}
+	switch {
+	case !d.started:
+		d.started = true
+		d.seqOffset = uint16(rand.Uint32()) - m.Seq
+		d.tsOffset = rand.Uint32()
+		d.highestIn, d.resumeIn = m.Seq, m.Seq
+		d.resync = false
+	case d.resync:
+		// Continue right after the last sequence number sent, so the skipped packets leave no gap.
+		d.seqOffset = d.highestIn + d.seqOffset + 1 - m.Seq
+		d.highestIn, d.resumeIn = m.Seq, m.Seq
+		d.resync = false
+	case seqBefore(d.highestIn, m.Seq):
+		d.highestIn = m.Seq
+		if d.highestIn-d.resumeIn > 0x4000 { // keep resumeIn within comparing distance
+			d.resumeIn = d.highestIn - 0x4000
+		}
+	case d.highestIn-m.Seq > d.highestIn-d.resumeIn:
+		return // a late packet from before a skip: its place in the sequence is gone
+	}
+	outSeq, outTS := m.Seq+d.seqOffset, m.Timestamp+d.tsOffset
+	d.hdr.PayloadType, d.hdr.SSRC = b.pt, b.ssrc
+	d.hdr.SequenceNumber, d.hdr.Timestamp, d.hdr.Marker = outSeq, outTS, m.Marker
+	if _, err := b.stream.WriteRTP(&d.hdr, d.buf[:n]); err != nil {
+		return
+	}
+	d.seq.sent(outSeq, m.Seq, outTS, nanotime())
+	d.stats.packets.Add(1)
+}
+
+// resend answers a NACK for outSeq from the publisher's cache, on the RTX stream when one was
+// negotiated.
+func (d *DownTrack) resend(b *binding, outSeq uint16) {
+	e, ok := d.seq.resend(outSeq, nanotime(), resendSpacing(time.Duration(d.rtt.Load())))
+	if !ok {
+		return
+	}
+	hdr := d.hdr
+	hdr.Timestamp = e.outTS
+	var payload []byte
+	if b.rtxSSRC != 0 {
+		m, n, ok := d.up.cache.Get(e.inSeq, d.buf[2:])
+		if !ok {
+			return
+		}
+		binary.BigEndian.PutUint16(d.buf, outSeq) // RFC 4588: the original sequence number first
+		hdr.PayloadType, hdr.SSRC, hdr.SequenceNumber, hdr.Marker = b.rtxPT, b.rtxSSRC, d.rtxSeq, m.Marker
+		d.rtxSeq++
+		payload = d.buf[:n+2]
+	} else {
+		m, n, ok := d.up.cache.Get(e.inSeq, d.buf)
+		if !ok {
+			return
+		}
+		hdr.PayloadType, hdr.SSRC, hdr.SequenceNumber, hdr.Marker = b.pt, b.ssrc, outSeq, m.Marker
+		payload = d.buf[:n]
+	}
+	if _, err := b.stream.WriteRTP(&hdr, payload); err == nil {
+		d.stats.resent.Add(1)
+	}
+}
+
+// readRTCP reads the subscriber's RTCP for this track until the sender stops: PLI and FIR become
+// (throttled) keyframe requests to the publisher, NACKs are queued for the writer, receiver
+// reports give the round-trip time. Reading is also what lets Pion's interceptors see the RTCP.
+func (d *DownTrack) readRTCP(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.stats.plis.Add(1)
+				d.up.keyframes.request()
+			case *rtcp.TransportLayerNack:
+				d.stats.nacks.Add(1)
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						select {
+						case d.queue <- queued{seq: seq, flags: flagResend}:
+							return true
+						default:
+							return false // the writer is congested: resends would only add to it
+						}
+					})
+				}
+			case *rtcp.ReceiverReport:
+				d.updateRTT(p.Reports)
+			}
+		}
+	}
+}
+
+// updateRTT computes the round-trip time from a receiver report block that echoes one of our
+// sender reports (RFC 3550 section 6.4.1): now - LSR - DLSR, in 1/65536 seconds.
+func (d *DownTrack) updateRTT(reports []rtcp.ReceptionReport) {
+	b := d.bound.Load()
+	for _, r := range reports {
+		if b == nil || r.SSRC != b.ssrc || r.LastSenderReport == 0 {
+			continue
+		}
+		now := ntpMiddle(time.Now())
+		units := now - r.LastSenderReport - r.Delay
+		if units < 10*65536 { // ignore nonsense: over 10 s, or negative (wrapped)
+			d.rtt.Store(int64(units) * int64(time.Second) / 65536)
+		}
+	}
+}
+
+func (d *DownTrack) close() {
+	d.closeOnce.Do(func() { close(d.done) })
+}
+
+// matchCodec picks, among the codecs the subscriber's connection negotiated, the one that carries
+// the publisher's codec: the same MIME type, and for H.264 the same packetization mode and
+// profile, since a decoder cannot take another.
+func matchCodec(want webrtc.RTPCodecParameters, have []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
+	var fallback *webrtc.RTPCodecParameters
+	for i := range have {
+		c := &have[i]
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if c.SDPFmtpLine == want.SDPFmtpLine {
+			return *c, true
+		}
+		if !strings.EqualFold(want.MimeType, webrtc.MimeTypeH264) {
+			if fallback == nil {
+				fallback = c
+			}
+			continue
+		}
+		if fmtpValue(c.SDPFmtpLine, "packetization-mode") == fmtpValue(want.SDPFmtpLine, "packetization-mode") &&
+			h264Profile(c.SDPFmtpLine) == h264Profile(want.SDPFmtpLine) && fallback == nil {
+			fallback = c
+		}
+	}
+	if fallback != nil {
+		return *fallback, true
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
+// rtxPayloadType finds the RTX payload type associated (apt=) with payload type pt.
+func rtxPayloadType(pt webrtc.PayloadType, have []webrtc.RTPCodecParameters) (uint8, bool) {
+	for _, c := range have {
+		if strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) && fmtpValue(c.SDPFmtpLine, "apt") == itoa(int(pt)) {
+			return uint8(c.PayloadType), true
+		}
+	}
+	return 0, false
+}
+
+func fmtpValue(fmtp, key string) string {
+	for _, kv := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}
+
+// h264Profile is the profile_idc of a profile-level-id (its first byte), which a decoder must
+// support; the level may differ.
+func h264Profile(fmtp string) string {
+	v := fmtpValue(fmtp, "profile-level-id")
+	if len(v) < 2 {
+		return ""
+	}
+	return strings.ToLower(v[:2])
+}

@@ -1,0 +1,100 @@
+package sfu
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+)
+
+// newAPI builds the one webrtc.API that every PeerConnection of the server is made from: codecs,
+// interceptors and the ICE UDP mux are set up once here.
+//
+// Interceptors are chosen for an SFU, not taken from Pion's defaults:
+//   - NACK generator: asks publishers to resend what their uplink lost.
+//   - no NACK responder: it would keep a copy of every packet per subscriber; subscribers' NACKs are
+//     answered from the publisher's shared packet cache instead (downtrack.go).
+//   - RTCP reports: receiver reports to publishers, sender reports to subscribers.
+//   - TWCC feedback to publishers, so the browser's send-side bandwidth estimate works.
+//   - no intervalpli: keyframes are requested on demand and throttled (keyframe.go).
+//   - no stats interceptor: it costs CPU on every packet and nothing reads it yet.
+func newAPI(cfg *config, mux ice.UDPMux) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, fmt.Errorf("sfu: register codecs: %w", err)
+	}
+	for _, uri := range []string{
+		"urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+		"urn:ietf:params:rtp-hdrext:sdes:mid",
+	} {
+		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+			if uri == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" && kind == webrtc.RTPCodecTypeVideo {
+				continue
+			}
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, kind); err != nil {
+				return nil, fmt.Errorf("sfu: register header extension %s: %w", uri, err)
+			}
+		}
+	}
+
+	reg := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: nack generator: %w", err)
+	}
+	reg.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: receiver reports: %w", err)
+	}
+	reg.Add(rr)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: sender reports: %w", err)
+	}
+	reg.Add(sr)
+	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+		return nil, fmt.Errorf("sfu: twcc: %w", err)
+	}
+
+	s := webrtc.SettingEngine{}
+	s.SetICEUDPMux(mux)
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	s.SetIncludeLoopbackCandidate(cfg.loopback)
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // the server has real addresses to offer
+	s.SetICETimeouts(cfg.iceDisconnected, cfg.iceFailed, cfg.iceKeepalive)
+	// AES-GCM costs about a seventh of AES-CM-HMAC-SHA1 per packet through Pion; browsers accept both.
+	s.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	if len(cfg.publicIPs) > 0 {
+		if err := s.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.publicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("sfu: public IPs: %w", err)
+		}
+	}
+
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
+}
+
+// listenUDP opens the one media port.
+func listenUDP(cfg *config) (net.PacketConn, error) {
+	if cfg.udpConn != nil {
+		return cfg.udpConn, nil
+	}
+	addr, err := net.ResolveUDPAddr("udp", cfg.udpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: UDP address %q: %w", cfg.udpAddr, err)
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: cannot listen for media on UDP %s: %w", cfg.udpAddr, err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,16 @@
+package sfu
+
+import "errors"
+
+// Sentinel errors of the media core. Callers compare with errors.Is; the signaling layer maps
+// them to protocol error codes.
+var (
+	ErrServerClosed      = errors.New("sfu: server closed")
+	ErrParticipantClosed = errors.New("sfu: participant closed")
+	ErrBadRoom           = errors.New("sfu: invalid room name")
+	ErrBadSDP            = errors.New("sfu: invalid session description")
+	ErrBadCandidate      = errors.New("sfu: invalid ICE candidate")
+	ErrConnectionFailed  = errors.New("sfu: peer connection failed")
+	ErrNegotiation       = errors.New("sfu: negotiation failed")
+	ErrNoCodec           = errors.New("sfu: subscriber supports no codec of the track")
+)

@@ -1,0 +1,127 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// config is what the Options set. Each field has a working default (see defaultConfig), so
+// New() with no options serves on UDP :7882.
+type config struct {
+	udpAddr         string
+	udpConn         net.PacketConn
+	publicIPs       []string
+	loopback        bool
+	keyframeEvery   time.Duration
+	queueLen        int
+	iceDisconnected time.Duration
+	iceFailed       time.Duration
+	iceKeepalive    time.Duration
+	logger          *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		udpAddr:         ":7882",
+		keyframeEvery:   500 * time.Millisecond,
+		queueLen:        128,
+		iceDisconnected: 4 * time.Second,
+		iceFailed:       10 * time.Second,
+		iceKeepalive:    2 * time.Second,
+		logger:          slog.Default(),
+	}
+}
+
+// Option configures a Server.
+type Option func(*config) error
+
+// WithUDPAddr sets the one UDP address all WebRTC media of all peers goes through (ICE UDP mux).
+// Default ":7882".
+func WithUDPAddr(addr string) Option {
+	return func(c *config) error {
+		if _, err := net.ResolveUDPAddr("udp", addr); err != nil {
+			return fmt.Errorf("sfu: UDP address %q: %w", addr, err)
+		}
+		c.udpAddr = addr
+		return nil
+	}
+}
+
+// WithUDPConn makes the server use conn for all media instead of listening itself. The server
+// closes it on Close.
+func WithUDPConn(conn net.PacketConn) Option {
+	return func(c *config) error {
+		if conn == nil {
+			return errors.New("sfu: nil UDP conn")
+		}
+		c.udpConn = conn
+		return nil
+	}
+}
+
+// WithPublicIPs announces these addresses in ICE host candidates instead of the interface
+// addresses: for a server behind 1:1 NAT (a cloud VM, a container with a published port).
+func WithPublicIPs(ips ...string) Option {
+	return func(c *config) error {
+		for _, ip := range ips {
+			if net.ParseIP(ip) == nil {
+				return fmt.Errorf("sfu: public IP %q is not an IP address", ip)
+			}
+		}
+		c.publicIPs = ips
+		return nil
+	}
+}
+
+// WithLoopbackCandidates offers loopback addresses as ICE candidates (off by default: browsers on
+// other machines cannot use them). Tests on 127.0.0.1 need it.
+func WithLoopbackCandidates(on bool) Option {
+	return func(c *config) error { c.loopback = on; return nil }
+}
+
+// WithKeyframeInterval sets the least time between two keyframe requests (PLI) sent to the
+// publisher of one track, however many subscribers ask. Default 500 ms.
+func WithKeyframeInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("sfu: keyframe interval must be positive")
+		}
+		c.keyframeEvery = d
+		return nil
+	}
+}
+
+// WithQueueLength sets how many packets may wait for one subscriber's writer before it drops video
+// up to the next keyframe. Default 128.
+func WithQueueLength(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("sfu: queue length must be at least 1")
+		}
+		c.queueLen = n
+		return nil
+	}
+}
+
+// WithICETimeouts sets when a silent peer counts as disconnected and as failed (then it is
+// removed), and how often keepalives are sent. Defaults 4 s, 10 s, 2 s.
+func WithICETimeouts(disconnected, failed, keepalive time.Duration) Option {
+	return func(c *config) error {
+		c.iceDisconnected, c.iceFailed, c.iceKeepalive = disconnected, failed, keepalive
+		return nil
+	}
+}
+
+// WithLogger sets the logger; by default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("sfu: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}

@@ -1,0 +1,182 @@
+package sfu
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Participant is one member of a room: one PeerConnection that carries everything the member
+// publishes and everything it receives.
+type Participant struct {
+	id     string
+	name   string
+	room   *Room
+	server *Server
+	sig    Signaller
+	pc     *webrtc.PeerConnection
+	log    *slog.Logger
+
+	ctx    context.Context // cancelled when the participant closes
+	cancel context.CancelFunc
+	ops    *mailbox
+	wg     sync.WaitGroup // every goroutine the participant started
+
+	// Owned by the negotiation goroutine (negotiation.go).
+	answeredFirst bool
+	needOffer     bool
+	offerTimer    *time.Timer
+	candidates    []webrtc.ICECandidateInit
+	deferred      []*DownTrack
+
+	// Guarded by the room's lock.
+	published  []*UpTrack
+	subscribed []*DownTrack
+	audioMuted bool
+	videoMuted bool
+
+	closeOnce sync.Once
+}
+
+func newParticipant(s *Server, room *Room, name string, sig Signaller) (*Participant, error) {
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Participant{
+		id:     newID(),
+		name:   name,
+		room:   room,
+		server: s,
+		sig:    sig,
+		pc:     pc,
+		ctx:    ctx,
+		cancel: cancel,
+		ops:    newMailbox(),
+	}
+	p.log = s.cfg.logger.With("room", room.name, "participant", p.id)
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			sig.Candidate(c.ToJSON())
+		}
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		p.log.Debug("connection state", "state", st.String())
+		if st == webrtc.PeerConnectionStateFailed {
+			go p.fail(ErrConnectionFailed)
+		}
+	})
+	pc.OnTrack(p.onTrack)
+	p.wg.Add(1)
+	go p.run()
+	return p, nil
+}
+
+// ID is the participant's id, unique on the server; it is also the stream id of its tracks.
+func (p *Participant) ID() string { return p.id }
+
+// Name is the display name the client chose.
+func (p *Participant) Name() string { return p.name }
+
+// Room is the room the participant is in.
+func (p *Participant) Room() *Room { return p.room }
+
+// info must be called with the room's lock held.
+func (p *Participant) info() ParticipantInfo {
+	return ParticipantInfo{ID: p.id, Name: p.name, AudioMuted: p.audioMuted, VideoMuted: p.videoMuted}
+}
+
+// onTrack runs on Pion's goroutine when the client starts sending a track.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	up := newUpTrack(p, remote, receiver)
+	if !p.room.publish(up) {
+		return // the participant left meanwhile; closing its connection ends the track
+	}
+	up.log.Info("track published")
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		up.readLoop()
+		p.room.unpublish(up) // the client removed the track, or the connection closed
+	}()
+	go func() {
+		defer p.wg.Done()
+		up.readRTCP()
+	}()
+}
+
+// subscribe makes the participant receive up. The room calls it with its lock held.
+func (p *Participant) subscribe(up *UpTrack) {
+	d := newDownTrack(up, p, p.server.cfg.queueLen)
+	p.subscribed = append(p.subscribed, d)
+	up.addDown(d)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		d.run()
+	}()
+	p.ops.post(func() { p.attach(d) })
+}
+
+// unsubscribe stops d, the participant's copy of a track that ended. The room calls it with its
+// lock held.
+func (p *Participant) unsubscribe(d *DownTrack) {
+	for i, o := range p.subscribed {
+		if o == d {
+			p.subscribed = append(p.subscribed[:i], p.subscribed[i+1:]...)
+			break
+		}
+	}
+	d.up.removeDown(d)
+	d.close() // now, not in detach: the negotiation goroutine may already be gone
+	p.ops.post(func() { p.detach(d) })
+}
+
+// SetMuted records what the participant has muted and tells the room.
+func (p *Participant) SetMuted(audio, video bool) {
+	p.room.setMuted(p, audio, video)
+}
+
+// Close removes the participant from its room, closes its connection, and waits for all its
+// goroutines to end. It is safe to call more than once and from any goroutine but its own
+// callbacks.
+func (p *Participant) Close() {
+	p.closeOnce.Do(func() {
+		p.room.leave(p)
+		p.cancel()
+		if err := p.pc.Close(); err != nil {
+			p.log.Debug("close peer connection", "err", err)
+		}
+		for _, d := range p.subscribed {
+			d.close()
+		}
+		for _, up := range p.published {
+			up.keyframes.close()
+		}
+		p.wg.Wait()
+		p.log.Info("participant closed")
+	})
+}
+
+// fail ends the participant on the core's own account and tells the client why.
+func (p *Participant) fail(err error) {
+	if p.ctx.Err() != nil {
+		return
+	}
+	p.log.Warn("participant failed", "err", err)
+	p.sig.Closed(err)
+	go p.Close() // not inline: fail may run on the negotiation goroutine, which Close waits for
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

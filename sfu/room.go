@@ -1,0 +1,138 @@
+package sfu
+
+import "sync"
+
+// Room is a set of participants that receive each other's tracks. Its lock guards membership,
+// who publishes what, and who receives what; media never takes it.
+type Room struct {
+	name   string
+	server *Server
+
+	mu           sync.Mutex
+	participants []*Participant // in joining order
+	closed       bool           // removed from the server; a join must make a new room
+}
+
+// Name is the room's name.
+func (r *Room) Name() string { return r.name }
+
+// Participants returns what the room's members look like to each other, in joining order.
+func (r *Room) Participants() []ParticipantInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	infos := make([]ParticipantInfo, len(r.participants))
+	for i, p := range r.participants {
+		infos[i] = p.info()
+	}
+	return infos
+}
+
+// add makes p a member: it tells p who is there and everyone else that p came, and subscribes p
+// to every track already published. It reports false if the room was closed meanwhile.
+func (r *Room) add(p *Participant) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	others := make([]ParticipantInfo, len(r.participants))
+	for i, o := range r.participants {
+		others[i] = o.info()
+	}
+	p.sig.Joined(p.info(), others)
+	for _, o := range r.participants {
+		o.sig.ParticipantJoined(p.info())
+		for _, up := range o.published {
+			p.subscribe(up)
+		}
+	}
+	r.participants = append(r.participants, p)
+	return true
+}
+
+// leave removes p: everyone else is told, p's tracks are taken from their connections, and p's
+// subscriptions end. It reports whether p was a member.
+func (r *Room) leave(p *Participant) {
+	r.mu.Lock()
+	i := r.index(p)
+	if i < 0 {
+		r.mu.Unlock()
+		return
+	}
+	r.participants = append(r.participants[:i], r.participants[i+1:]...)
+	for _, up := range p.published {
+		r.unpublishLocked(up)
+	}
+	for _, d := range p.subscribed {
+		d.up.removeDown(d)
+	}
+	for _, o := range r.participants {
+		o.sig.ParticipantLeft(p.id)
+	}
+	empty := len(r.participants) == 0
+	r.mu.Unlock()
+	if empty {
+		r.server.removeRoom(r)
+	}
+}
+
+// publish adds up to its publisher's tracks and subscribes every other member to it. It reports
+// false if the publisher is no longer a member.
+func (r *Room) publish(up *UpTrack) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.index(up.publisher) < 0 {
+		return false
+	}
+	up.publisher.published = append(up.publisher.published, up)
+	for _, o := range r.participants {
+		if o != up.publisher {
+			o.subscribe(up)
+		}
+	}
+	return true
+}
+
+// unpublish removes a track that ended from every subscriber.
+func (r *Room) unpublish(up *UpTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unpublishLocked(up)
+}
+
+func (r *Room) unpublishLocked(up *UpTrack) {
+	p := up.publisher
+	for i, o := range p.published {
+		if o == up {
+			p.published = append(p.published[:i], p.published[i+1:]...)
+			break
+		}
+	}
+	for _, d := range up.subscribers() {
+		d.subscriber.unsubscribe(d)
+	}
+	up.keyframes.close()
+}
+
+func (r *Room) setMuted(p *Participant, audio, video bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.index(p) < 0 || (p.audioMuted == audio && p.videoMuted == video) {
+		return
+	}
+	p.audioMuted, p.videoMuted = audio, video
+	for _, o := range r.participants {
+		if o != p {
+			o.sig.ParticipantUpdated(p.info())
+		}
+	}
+}
+
+func (r *Room) index(p *Participant) int {
+	for i, o := range r.participants {
+		if o == p {
+			return i
+		}
+	}
+	return -1
+}

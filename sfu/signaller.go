@@ -1,0 +1,30 @@
+package sfu
+
+import "github.com/pion/webrtc/v4"
+
+// ParticipantInfo is what the other members of a room know of a participant.
+type ParticipantInfo struct {
+	ID         string
+	Name       string
+	AudioMuted bool
+	VideoMuted bool
+}
+
+// Signaller carries what the media core has to tell one participant's client. The sfu package
+// knows nothing of how: the signal package sends JSON over a WebSocket, a test may record calls.
+//
+// The core calls these methods from its own goroutines, sometimes while holding a room's lock, so
+// an implementation must not block and must not call back into the core: queue and return.
+// Calls for one participant arrive in the order the events happened; Joined comes first.
+type Signaller interface {
+	Joined(self ParticipantInfo, others []ParticipantInfo)
+	ParticipantJoined(ParticipantInfo)
+	ParticipantLeft(id string)
+	ParticipantUpdated(ParticipantInfo)
+	Offer(sdp string)
+	Answer(sdp string)
+	Candidate(webrtc.ICECandidateInit)
+	// Closed says the core ended the participant on its own (its connection failed, the server
+	// is closing); err says why. It is not called after the client's own Close.
+	Closed(err error)
+}

@@ -1,0 +1,138 @@
+package signal
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu"
+)
+
+// Handler serves the signaling WebSocket. Create it with NewHandler; Close ends every session.
+type Handler struct {
+	sfu            *sfu.Server
+	log            *slog.Logger
+	iceServers     []webrtc.ICEServer
+	maxMessage     int64
+	pingEvery      time.Duration
+	writeTimeout   time.Duration
+	originPatterns []string
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithLogger sets the logger; by default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
+
+// WithICEServers sets the STUN and TURN servers handed to clients in the joined message.
+func WithICEServers(s []webrtc.ICEServer) Option { return func(h *Handler) { h.iceServers = s } }
+
+// WithMaxMessage sets the largest message a client may send, in bytes (default 64 KiB).
+func WithMaxMessage(n int64) Option { return func(h *Handler) { h.maxMessage = n } }
+
+// WithPingInterval sets how often the server pings each client; a client that does not answer
+// within the interval is disconnected (default 5 s).
+func WithPingInterval(d time.Duration) Option { return func(h *Handler) { h.pingEvery = d } }
+
+// WithOriginPatterns allows WebSocket connections from pages of these host patterns besides the
+// server's own origin (see websocket.AcceptOptions.OriginPatterns).
+func WithOriginPatterns(p ...string) Option { return func(h *Handler) { h.originPatterns = p } }
+
+// NewHandler returns a Handler that joins clients to rooms of s.
+func NewHandler(s *sfu.Server, opts ...Option) *Handler {
+	h := &Handler{
+		sfu:          s,
+		log:          slog.Default(),
+		maxMessage:   64 << 10,
+		pingEvery:    5 * time.Second,
+		writeTimeout: 5 * time.Second,
+		sessions:     map[*session]struct{}{},
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// ServeHTTP upgrades the request to a WebSocket and runs a session until it ends.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.originPatterns})
+	if err != nil {
+		h.log.Info("websocket refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	s := newSession(h, conn, r.RemoteAddr)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		s.sendError(CodeShuttingDown, "the server is shutting down")
+		s.closeWith(websocket.StatusGoingAway, "shutting down")
+		s.runWriter()
+		return
+	}
+	h.sessions[s] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.sessions, s)
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
+	s.run()
+}
+
+// Close tells every client the server is going away, closes their sessions, and waits for them
+// to end. New connections are refused.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	all := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.sendError(CodeShuttingDown, "the server is shutting down")
+		s.closeWith(websocket.StatusGoingAway, "shutting down")
+	}
+	h.wg.Wait()
+}
+
+// Sessions is the number of open signaling sessions.
+func (h *Handler) Sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+// errorCode maps an error of the media core to the protocol's error code.
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, sfu.ErrBadSDP):
+		return CodeBadSDP
+	case errors.Is(err, sfu.ErrBadCandidate):
+		return CodeBadCandidate
+	case errors.Is(err, sfu.ErrBadRoom):
+		return CodeBadRoom
+	case errors.Is(err, sfu.ErrServerClosed):
+		return CodeShuttingDown
+	case errors.Is(err, sfu.ErrConnectionFailed):
+		return CodeConnectionLost
+	case errors.Is(err, sfu.ErrNegotiation):
+		return CodeNegotiation
+	default:
+		return CodeInternal
+	}
+}

@@ -1,0 +1,304 @@
+package signal_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu"
+	"github.com/sfu-project/sfu/signal"
+	"github.com/sfu-project/sfu/signal/client"
+)
+
+// testServer is the real media core and signaling handler on loopback.
+type testServer struct {
+	sfu  *sfu.Server
+	sig  *signal.Handler
+	http *httptest.Server
+	url  string
+}
+
+func startServer(t *testing.T, opts ...sfu.Option) *testServer {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	opts = append([]sfu.Option{sfu.WithUDPAddr("127.0.0.1:0"), sfu.WithLoopbackCandidates(true), sfu.WithLogger(log)}, opts...)
+	s, err := sfu.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := signal.NewHandler(s, signal.WithLogger(log))
+	hs := httptest.NewServer(h)
+	ts := &testServer{sfu: s, sig: h, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	t.Cleanup(ts.close)
+	return ts
+}
+
+func (ts *testServer) close() {
+	ts.sig.Close()
+	_ = ts.sfu.Close()
+	ts.http.Close()
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+
+// synthTrack publishes synthetic media: video as one VP8-described packet per frame at 30 fps
+// with a keyframe every 2 s and on every PLI, audio as 50 Opus-sized packets a second. Each
+// payload carries the track's tag and a counter, so a subscriber can check it received exactly
+// what was sent.
+type synthTrack struct {
+	*webrtc.TrackLocalStaticRTP
+	tag   string
+	video bool
+
+	wantKeyframe atomic.Bool
+	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss)
+
+	mu   sync.Mutex
+	sent map[string]bool
+	plis atomic.Int32
+	nack chan uint16
+}
+
+func newSynthTrack(t *testing.T, tag string, video bool) *synthTrack {
+	t.Helper()
+	c := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	kind := "audio"
+	if video {
+		c = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+		kind = "video"
+	}
+	tr, err := webrtc.NewTrackLocalStaticRTP(c, kind+"-"+tag, "stream-"+tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &synthTrack{TrackLocalStaticRTP: tr, tag: tag, video: video, sent: map[string]bool{}, nack: make(chan uint16, 1024)}
+}
+
+// payload builds packet n's payload.
+func (s *synthTrack) payload(n uint32, keyframe bool) []byte {
+	size := 160
+	if s.video {
+		size = 900
+	}
+	b := make([]byte, size)
+	if s.video {
+		b[0] = 0x10 // VP8 descriptor: S=1, PID=0
+		if !keyframe {
+			b[1] = 0x01 // VP8 header: P=1, an inter frame
+		}
+	}
+	copy(b[2:], s.tag)
+	binary.BigEndian.PutUint32(b[2+len(s.tag):], n)
+	return b
+}
+
+func (s *synthTrack) run(ctx context.Context) {
+	every := 20 * time.Millisecond
+	step := uint32(960)
+	if s.video {
+		every, step = 33*time.Millisecond, 3000
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var seq uint16 = 1000
+	var ts uint32
+	for n := uint32(0); ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		kf := s.video && (n%60 == 0 || s.wantKeyframe.Swap(false))
+		p := s.payload(n, kf)
+		s.mu.Lock()
+		s.sent[string(p)] = true
+		s.mu.Unlock()
+		if s.skip == nil || !s.skip(seq) {
+			_ = s.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: true}, Payload: p})
+		}
+		seq++
+		ts += step
+	}
+}
+
+func (s *synthTrack) wasSent(p []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent[string(p)]
+}
+
+// onRTCP is the publisher's client.Config.OnRTCP: it answers PLIs with a keyframe and records
+// NACKed sequence numbers.
+func onRTCP(tracks ...*synthTrack) func(*webrtc.RTPSender, []rtcp.Packet) {
+	return func(s *webrtc.RTPSender, pkts []rtcp.Packet) {
+		var tr *synthTrack
+		for _, t := range tracks {
+			if s.Track() == t.TrackLocalStaticRTP {
+				tr = t
+			}
+		}
+		if tr == nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
+				tr.plis.Add(1)
+				tr.wantKeyframe.Store(true)
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					for _, seq := range pair.PacketList() {
+						select {
+						case tr.nack <- seq:
+						default:
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// received records what a subscriber got on one remote track.
+type received struct {
+	track    *webrtc.TrackRemote
+	packets  atomic.Int64
+	seqs     sync.Map // sequence number -> *atomic.Int32 times received
+	payloads chan []byte
+	ended    chan struct{}
+	stop     atomic.Bool // stop reading, as a stalled client would
+}
+
+// recorder is a subscriber's client.Config.OnTrack that keeps a received per track.
+type recorder struct {
+	mu     sync.Mutex
+	tracks []*received
+	added  chan *received
+}
+
+func newRecorder() *recorder { return &recorder{added: make(chan *received, 64)} }
+
+func (r *recorder) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	rec := &received{track: t, payloads: make(chan []byte, 4096), ended: make(chan struct{})}
+	r.mu.Lock()
+	r.tracks = append(r.tracks, rec)
+	r.mu.Unlock()
+	r.added <- rec
+	defer close(rec.ended)
+	for {
+		for rec.stop.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		p, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		rec.packets.Add(1)
+		n, _ := rec.seqs.LoadOrStore(p.SequenceNumber, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+		select {
+		case rec.payloads <- p.Payload:
+		default:
+		}
+	}
+}
+
+// byStream returns the tracks whose stream id (the publisher's participant id) is id.
+func (r *recorder) byStream(id string) []*received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*received
+	for _, rec := range r.tracks {
+		if rec.track.StreamID() == id {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// member is a test participant publishing synthetic audio and video and recording what it gets.
+type member struct {
+	*client.Client
+	name  string
+	video *synthTrack
+	audio *synthTrack
+	rec   *recorder
+}
+
+func join(t *testing.T, ts *testServer, room, name string, publish bool) *member {
+	t.Helper()
+	m := &member{name: name, rec: newRecorder()}
+	cfg := client.Config{URL: ts.url + "/", Room: room, Name: name, OnTrack: m.rec.onTrack}
+	if publish {
+		m.video, m.audio = newSynthTrack(t, name+"/v", true), newSynthTrack(t, name+"/a", false)
+		cfg.Publish = []webrtc.TrackLocal{m.video, m.audio}
+		cfg.OnRTCP = onRTCP(m.video, m.audio)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Join(ctx, cfg)
+	if err != nil {
+		t.Fatalf("%s cannot join: %v", name, err)
+	}
+	m.Client = c
+	if publish {
+		mctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, tr := range []*synthTrack{m.video, m.audio} {
+			wg.Add(1)
+			go func() { defer wg.Done(); tr.run(mctx) }()
+		}
+		t.Cleanup(func() { stop(); wg.Wait() })
+	}
+	t.Cleanup(c.Close)
+	return m
+}
+
+// waitFor polls cond every 20 ms until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitEvent waits for an event of the given type on m, skipping others.
+func waitEvent(t *testing.T, m *member, typ string, timeout time.Duration) signal.Message {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-m.Events:
+			if e.Type == typ {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("%s: no %q event within %v", m.name, typ, timeout)
+		}
+	}
+}
+
+func describe(r *received) string {
+	return fmt.Sprintf("%s/%s (%d packets)", r.track.StreamID(), r.track.Kind(), r.packets.Load())
+}

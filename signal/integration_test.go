@@ -1,0 +1,87 @@
+package signal_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// checkMedia asserts that sub receives pub's audio and video, and that every payload it gets is
+// one pub sent, byte for byte.
+func checkMedia(t *testing.T, sub, pub *member) {
+	t.Helper()
+	waitFor(t, 10*time.Second, sub.name+" receiving "+pub.name+"'s audio and video", func() bool {
+		tracks := sub.rec.byStream(pub.ID)
+		if len(tracks) != 2 {
+			return false
+		}
+		for _, r := range tracks {
+			if r.packets.Load() < 20 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, r := range sub.rec.byStream(pub.ID) {
+		src := pub.audio
+		if r.track.Kind().String() == "video" {
+			src = pub.video
+		}
+		for i := 0; i < 20; i++ {
+			p := <-r.payloads
+			if !src.wasSent(p) {
+				t.Fatalf("%s got a payload on %s that %s never sent: % x", sub.name, describe(r), pub.name, p[:min(len(p), 24)])
+			}
+			if !bytes.Contains(p, []byte(src.tag)) {
+				t.Fatalf("%s: payload on %s lacks tag %q", sub.name, describe(r), src.tag)
+			}
+		}
+	}
+}
+
+func TestThreeParticipantsExchangeMediaAndLeave(t *testing.T) {
+	ts := startServer(t)
+	a := join(t, ts, "room1", "alice", true)
+	b := join(t, ts, "room1", "bob", true)
+	c := join(t, ts, "room1", "carol", true)
+	members := []*member{a, b, c}
+	for _, sub := range members {
+		for _, pub := range members {
+			if sub != pub {
+				checkMedia(t, sub, pub)
+			}
+		}
+		if own := sub.rec.byStream(sub.ID); len(own) != 0 {
+			t.Fatalf("%s receives its own tracks", sub.name)
+		}
+	}
+	if got := ts.sfu.Room("room1").Participants(); len(got) != 3 || got[0].Name != "alice" || got[2].Name != "carol" {
+		t.Fatalf("room members = %+v", got)
+	}
+
+	// carol leaves: the others are told, and her tracks end on their connections.
+	c.Leave()
+	for _, m := range []*member{a, b} {
+		if e := waitEvent(t, m, "participantLeft", 2*time.Second); e.ID != c.ID {
+			t.Fatalf("%s: participantLeft for %q, want carol %q", m.name, e.ID, c.ID)
+		}
+		for _, r := range m.rec.byStream(c.ID) {
+			select {
+			case <-r.ended:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: carol's track %s did not end after she left", m.name, describe(r))
+			}
+		}
+	}
+	// alice and bob still exchange media.
+	for _, r := range append(a.rec.byStream(b.ID), b.rec.byStream(a.ID)...) {
+		before := r.packets.Load()
+		waitFor(t, 3*time.Second, "media still flowing on "+describe(r), func() bool { return r.packets.Load() > before+10 })
+	}
+}

@@ -1,0 +1,77 @@
+package signal
+
+import (
+	"github.com/pion/webrtc/v4"
+)
+
+// Message types. Every message, in both directions, is one JSON object with a "type" field; the
+// other fields are those of the type (see docs/protocol.md). Unknown fields are ignored so that
+// clients and servers of different versions can talk.
+const (
+	// Client to server.
+	TypeJoin  = "join"  // room, name: the first message on a connection
+	TypeLeave = "leave" // leave the room; the server closes the socket after
+	TypeMute  = "mute"  // audioMuted, videoMuted: tell the room what this member has muted
+
+	// Both directions.
+	TypeOffer     = "offer"     // sdp
+	TypeAnswer    = "answer"    // sdp
+	TypeCandidate = "candidate" // candidate: a trickled ICE candidate; null-candidate ends gathering
+
+	// Server to client.
+	TypeJoined             = "joined"             // id, room, participants, iceServers
+	TypeParticipantJoined  = "participantJoined"  // participant
+	TypeParticipantLeft    = "participantLeft"    // id
+	TypeParticipantUpdated = "participantUpdated" // participant
+	TypeError              = "error"              // code, message
+)
+
+// Message is the envelope of every signaling message. It is a flat union: each type uses the
+// fields its comment in the Type* constants names, and leaves the others empty.
+type Message struct {
+	Type string `json:"type"`
+
+	Room string `json:"room,omitempty"`
+	Name string `json:"name,omitempty"`
+	ID   string `json:"id,omitempty"`
+
+	SDP       string                   `json:"sdp,omitempty"`
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+
+	AudioMuted *bool `json:"audioMuted,omitempty"`
+	VideoMuted *bool `json:"videoMuted,omitempty"`
+
+	Participant  *Participant       `json:"participant,omitempty"`
+	Participants []Participant      `json:"participants,omitempty"`
+	ICEServers   []webrtc.ICEServer `json:"iceServers,omitempty"`
+
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Participant describes a member of a room to the other members. Its ID is also the MediaStream
+// id (msid) of every track it publishes, which is how a client ties a remote track to a name.
+type Participant struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	AudioMuted bool   `json:"audioMuted"`
+	VideoMuted bool   `json:"videoMuted"`
+}
+
+// Error codes carried in an "error" message's code field.
+const (
+	CodeBadJSON        = "bad_json"        // the message is not a JSON object with a string "type"
+	CodeUnknownType    = "unknown_type"    // the type is not one of this protocol's
+	CodeTooBig         = "message_too_big" // over the size limit; the socket is closed (1009)
+	CodeNotJoined      = "not_joined"      // a room message before "join"
+	CodeAlreadyJoined  = "already_joined"  // a second "join" on one connection
+	CodeBadRoom        = "bad_room"        // empty or over-long room name
+	CodeBadName        = "bad_name"        // over-long display name
+	CodeBadSDP         = "bad_sdp"         // the offer or answer was refused by the PeerConnection
+	CodeBadCandidate   = "bad_candidate"   // the ICE candidate was refused
+	CodeShuttingDown   = "shutting_down"   // the server is closing
+	CodeInternal       = "internal"        // the server failed; the message says how
+	CodeSlowConsumer   = "slow_consumer"   // the client did not read its messages; socket closed
+	CodeNegotiation    = "negotiation"     // renegotiation failed; the session is closed
+	CodeConnectionLost = "connection_lost" // ICE or DTLS failed; the session is closed
+)

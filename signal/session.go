@@ -1,0 +1,325 @@
+package signal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu"
+)
+
+// StatusConnectionLost is the WebSocket close code sent when the participant's PeerConnection
+// failed (ICE or DTLS), so the client knows to reconnect rather than report an error.
+const StatusConnectionLost websocket.StatusCode = 4000
+
+// outQueue bounds the messages waiting for one client. A client that lets it fill is too slow
+// to take part in negotiation and is disconnected.
+const outQueue = 256
+
+// session is one client's WebSocket. The read goroutine (run) handles messages in order; the
+// writer goroutine sends queued ones. The media core calls the sfu.Signaller methods, which only
+// queue.
+type session struct {
+	h      *Handler
+	conn   *websocket.Conn
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	out       chan []byte
+	closing   chan struct{} // closed by closeWith: the writer flushes, then closes the socket
+	closeOnce sync.Once
+	code      websocket.StatusCode
+	reason    string
+
+	// Owned by the read goroutine.
+	p          *sfu.Participant
+	room       string
+	audioMuted bool
+	videoMuted bool
+}
+
+func newSession(h *Handler, conn *websocket.Conn, remote string) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	conn.SetReadLimit(-1) // the read loop enforces the limit itself, so it can say why it closes
+	return &session{
+		h: h, conn: conn, ctx: ctx, cancel: cancel,
+		log:     h.log.With("remote", remote),
+		out:     make(chan []byte, outQueue),
+		closing: make(chan struct{}),
+	}
+}
+
+func (s *session) run() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.runWriter()
+	}()
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		s.runPinger()
+	}()
+	s.readLoop()
+	if s.p != nil {
+		s.p.Close()
+	}
+	s.closeWith(websocket.StatusNormalClosure, "")
+	<-writerDone
+	s.cancel()
+	<-pingDone
+}
+
+func (s *session) readLoop() {
+	for {
+		typ, r, err := s.conn.Reader(s.ctx)
+		if err != nil {
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(r, s.h.maxMessage+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > s.h.maxMessage {
+			s.sendError(CodeTooBig, "messages are limited to "+itoa(s.h.maxMessage)+" bytes")
+			s.closeWith(websocket.StatusMessageTooBig, "message too big")
+			return
+		}
+		if typ != websocket.MessageText {
+			s.sendError(CodeBadJSON, "messages are JSON text, not binary")
+			continue
+		}
+		var m Message
+		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+			s.sendError(CodeBadJSON, "a message is a JSON object with a string \"type\"")
+			continue
+		}
+		if !s.handle(&m) {
+			return
+		}
+	}
+}
+
+// handle acts on one message; it returns false when the session must end.
+func (s *session) handle(m *Message) bool {
+	if m.Type == TypeJoin {
+		return s.join(m)
+	}
+	switch m.Type {
+	case TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypeLeave:
+	default:
+		s.sendError(CodeUnknownType, "unknown message type "+quote(m.Type))
+		return true
+	}
+	if s.p == nil {
+		s.sendError(CodeNotJoined, "send \"join\" first")
+		return true
+	}
+	var err error
+	switch m.Type {
+	case TypeOffer:
+		err = s.p.HandleOffer(m.SDP)
+	case TypeAnswer:
+		err = s.p.HandleAnswer(m.SDP)
+	case TypeCandidate:
+		if m.Candidate == nil {
+			err = sfu.ErrBadCandidate
+		} else {
+			err = s.p.AddCandidate(*m.Candidate)
+		}
+	case TypeMute:
+		if m.AudioMuted != nil {
+			s.audioMuted = *m.AudioMuted
+		}
+		if m.VideoMuted != nil {
+			s.videoMuted = *m.VideoMuted
+		}
+		s.p.SetMuted(s.audioMuted, s.videoMuted)
+	case TypeLeave:
+		s.closeWith(websocket.StatusNormalClosure, "left")
+		return false
+	}
+	if err == nil || errors.Is(err, sfu.ErrParticipantClosed) {
+		return true
+	}
+	code := errorCode(err)
+	s.sendError(code, err.Error())
+	if code == CodeBadSDP || code == CodeBadCandidate {
+		return true // the connection is as it was before the bad message
+	}
+	s.closeWith(websocket.StatusInternalError, code)
+	return false
+}
+
+func (s *session) join(m *Message) bool {
+	if s.p != nil {
+		s.sendError(CodeAlreadyJoined, "this connection has joined already")
+		s.closeWith(websocket.StatusPolicyViolation, "already joined")
+		return false
+	}
+	if len(m.Name) > sfu.MaxName {
+		s.sendError(CodeBadName, "names are limited to "+itoa(sfu.MaxName)+" bytes")
+		return true
+	}
+	s.room = m.Room
+	p, err := s.h.sfu.Join(m.Room, m.Name, s)
+	switch {
+	case errors.Is(err, sfu.ErrBadRoom):
+		s.sendError(CodeBadRoom, "a room name is 1 to "+itoa(sfu.MaxRoomName)+" bytes of UTF-8")
+		return true
+	case errors.Is(err, sfu.ErrServerClosed):
+		s.sendError(CodeShuttingDown, "the server is shutting down")
+		s.closeWith(websocket.StatusGoingAway, "shutting down")
+		return false
+	case err != nil:
+		s.sendError(CodeInternal, err.Error())
+		s.closeWith(websocket.StatusInternalError, "join failed")
+		return false
+	}
+	s.p = p
+	s.log = s.log.With("room", m.Room, "participant", p.ID())
+	return true
+}
+
+// runWriter sends queued messages until the session closes, then flushes what is queued and
+// closes the socket with the recorded code.
+func (s *session) runWriter() {
+	for {
+		select {
+		case b := <-s.out:
+			if !s.write(b) {
+				s.cancel()
+				_ = s.conn.CloseNow()
+				return
+			}
+		case <-s.closing:
+			for {
+				select {
+				case b := <-s.out:
+					if !s.write(b) {
+						_ = s.conn.CloseNow()
+						return
+					}
+				default:
+					_ = s.conn.Close(s.code, s.reason)
+					return
+				}
+			}
+		case <-s.ctx.Done():
+			_ = s.conn.CloseNow()
+			return
+		}
+	}
+}
+
+func (s *session) write(b []byte) bool {
+	ctx, cancel := context.WithTimeout(s.ctx, s.h.writeTimeout)
+	defer cancel()
+	return s.conn.Write(ctx, websocket.MessageText, b) == nil
+}
+
+// runPinger detects a client that vanished without closing its socket (a killed browser on a
+// lost network): a ping unanswered within the interval ends the session.
+func (s *session) runPinger() {
+	t := time.NewTicker(s.h.pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(s.ctx, s.h.pingEvery)
+			err := s.conn.Ping(ctx)
+			cancel()
+			if err != nil && s.ctx.Err() == nil {
+				s.log.Info("client stopped answering pings", "err", err)
+				_ = s.conn.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+// closeWith ends the session with a WebSocket close code, after the queued messages are sent.
+func (s *session) closeWith(code websocket.StatusCode, reason string) {
+	s.closeOnce.Do(func() {
+		s.code, s.reason = code, reason
+		close(s.closing)
+	})
+}
+
+func (s *session) send(m *Message) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		s.log.Error("cannot encode message", "type", m.Type, "err", err)
+		return
+	}
+	select {
+	case <-s.closing:
+		return
+	default:
+	}
+	select {
+	case s.out <- b:
+	default:
+		s.log.Warn("client too slow to read its messages; closing")
+		s.closeWith(websocket.StatusPolicyViolation, CodeSlowConsumer)
+	}
+}
+
+func (s *session) sendError(code, msg string) {
+	s.send(&Message{Type: TypeError, Code: code, Message: msg})
+}
+
+// The sfu.Signaller methods: called by the media core, they only queue.
+
+func (s *session) Joined(self sfu.ParticipantInfo, others []sfu.ParticipantInfo) {
+	ps := make([]Participant, len(others))
+	for i, o := range others {
+		ps[i] = participant(o)
+	}
+	s.send(&Message{Type: TypeJoined, ID: self.ID, Name: self.Name, Room: s.room, Participants: ps, ICEServers: s.h.iceServers})
+}
+
+func (s *session) ParticipantJoined(p sfu.ParticipantInfo) {
+	pp := participant(p)
+	s.send(&Message{Type: TypeParticipantJoined, Participant: &pp})
+}
+
+func (s *session) ParticipantLeft(id string) {
+	s.send(&Message{Type: TypeParticipantLeft, ID: id})
+}
+
+func (s *session) ParticipantUpdated(p sfu.ParticipantInfo) {
+	pp := participant(p)
+	s.send(&Message{Type: TypeParticipantUpdated, Participant: &pp})
+}
+
+func (s *session) Offer(sdp string)  { s.send(&Message{Type: TypeOffer, SDP: sdp}) }
+func (s *session) Answer(sdp string) { s.send(&Message{Type: TypeAnswer, SDP: sdp}) }
+
+func (s *session) Candidate(c webrtc.ICECandidateInit) {
+	s.send(&Message{Type: TypeCandidate, Candidate: &c})
+}
+
+func (s *session) Closed(err error) {
+	code := errorCode(err)
+	s.sendError(code, err.Error())
+	if code == CodeShuttingDown {
+		s.closeWith(websocket.StatusGoingAway, "shutting down")
+	} else {
+		s.closeWith(StatusConnectionLost, code)
+	}
+}
+
+func participant(p sfu.ParticipantInfo) Participant {
+	return Participant{ID: p.ID, Name: p.Name, AudioMuted: p.AudioMuted, VideoMuted: p.VideoMuted}
+}
