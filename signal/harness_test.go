@@ -56,7 +56,10 @@ func (ts *testServer) close() {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // synthTrack publishes synthetic media: video as one VP8-described packet per frame at 30 fps
 // with a keyframe every 2 s and on every PLI, audio as 50 Opus-sized packets a second. Each
