@@ -209,7 +209,7 @@ func (d *DownTrack) write(b *binding, q queued) {
 	if _, err := b.stream.WriteRTP(&d.hdr, d.buf[:n]); err != nil {
 		return
 	}
-	d.seq.sent(outSeq, m.Seq, outTS, nanotime())
+	d.seq.sent(outSeq, m.Seq, outTS)
 	d.stats.packets.Add(1)
 }
 

@@ -2,8 +2,10 @@ package sfu
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -105,6 +107,11 @@ func (p *Participant) HandleAnswer(sdp string) error {
 // AddCandidate adds a client's trickled ICE candidate, or queues it until a remote description
 // is set.
 func (p *Participant) AddCandidate(c webrtc.ICECandidateInit) error {
+	if cand := strings.TrimPrefix(c.Candidate, "candidate:"); cand != "" {
+		if _, err := ice.UnmarshalCandidate(cand); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadCandidate, err)
+		}
+	}
 	return p.call(func() error {
 		if p.pc.RemoteDescription() == nil {
 			if len(p.candidates) >= maxQueuedCandidates {

@@ -21,25 +21,26 @@ type seqEntry struct {
 	outSeq   uint16
 	inSeq    uint16
 	outTS    uint32
-	lastSent int64 // monotonic nanoseconds
-	sends    uint8 // 1 + resends
+	resentAt int64 // monotonic nanoseconds of the last resend
+	resends  uint8
 	valid    bool
 }
 
-// sent records that cached packet inSeq went out as outSeq with timestamp outTS at now.
-func (s *sequencer) sent(outSeq, inSeq uint16, outTS uint32, now int64) {
-	s.entries[outSeq%sequencerSize] = seqEntry{outSeq: outSeq, inSeq: inSeq, outTS: outTS, lastSent: now, sends: 1, valid: true}
+// sent records that cached packet inSeq went out as outSeq with timestamp outTS.
+func (s *sequencer) sent(outSeq, inSeq uint16, outTS uint32) {
+	s.entries[outSeq%sequencerSize] = seqEntry{outSeq: outSeq, inSeq: inSeq, outTS: outTS, valid: true}
 }
 
-// resend decides whether outSeq may be sent again at now, given the minimum spacing between sends
-// of one packet. If so it records the send and returns the entry.
+// resend decides whether outSeq may be sent again at now: at most maxResends times, each at least
+// spacing after the previous resend (a NACK repeated within a round trip asks for the same
+// retransmission, which is already on its way). If so it records the resend and returns the entry.
 func (s *sequencer) resend(outSeq uint16, now int64, spacing time.Duration) (seqEntry, bool) {
 	e := &s.entries[outSeq%sequencerSize]
-	if !e.valid || e.outSeq != outSeq || e.sends > maxResends || now-e.lastSent < int64(spacing) {
+	if !e.valid || e.outSeq != outSeq || e.resends >= maxResends || (e.resends > 0 && now-e.resentAt < int64(spacing)) {
 		return seqEntry{}, false
 	}
-	e.sends++
-	e.lastSent = now
+	e.resends++
+	e.resentAt = now
 	return *e, true
 }
 

@@ -8,13 +8,15 @@ import (
 func TestSequencerResendLimits(t *testing.T) {
 	var s sequencer
 	ms := int64(time.Millisecond)
-	s.sent(100, 5000, 90000, 0)
-	if _, ok := s.resend(100, 10*ms, resendSpacing(0)); ok {
-		t.Fatal("resent 10 ms after the first send; spacing is 100 ms with no RTT")
-	}
+	s.sent(100, 5000, 90000)
 	now := int64(0)
 	for i := 1; i <= maxResends; i++ {
-		now += 100 * ms
+		if i > 1 {
+			if _, ok := s.resend(100, now+10*ms, resendSpacing(0)); ok {
+				t.Fatalf("resend %d allowed 10 ms after the previous one; spacing is 100 ms with no RTT", i)
+			}
+			now += 100 * ms
+		}
 		e, ok := s.resend(100, now, resendSpacing(0))
 		if !ok {
 			t.Fatalf("resend %d refused", i)
@@ -30,7 +32,7 @@ func TestSequencerResendLimits(t *testing.T) {
 		t.Fatal("resent a packet never sent")
 	}
 	// The slot is reused by a packet sequencerSize later; the old number must not match it.
-	s.sent(100+sequencerSize, 7000, 0, now)
+	s.sent(100+sequencerSize, 7000, 0)
 	if _, ok := s.resend(100, now+time.Second.Nanoseconds(), 0); ok {
 		t.Fatal("an overwritten entry answered for an old sequence number")
 	}

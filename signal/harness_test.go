@@ -71,7 +71,7 @@ type synthTrack struct {
 	video bool
 
 	wantKeyframe atomic.Bool
-	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss)
+	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss); guarded by mu
 
 	mu   sync.Mutex
 	sent map[string]bool
@@ -132,8 +132,9 @@ func (s *synthTrack) run(ctx context.Context) {
 		p := s.payload(n, kf)
 		s.mu.Lock()
 		s.sent[string(p)] = true
+		skip := s.skip
 		s.mu.Unlock()
-		if s.skip == nil || !s.skip(seq) {
+		if skip == nil || !skip(seq) {
 			_ = s.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: true}, Payload: p})
 		}
 		seq++
@@ -153,7 +154,7 @@ func onRTCP(tracks ...*synthTrack) func(*webrtc.RTPSender, []rtcp.Packet) {
 	return func(s *webrtc.RTPSender, pkts []rtcp.Packet) {
 		var tr *synthTrack
 		for _, t := range tracks {
-			if s.Track() == t.TrackLocalStaticRTP {
+			if s.Track() == webrtc.TrackLocal(t) {
 				tr = t
 			}
 		}

@@ -1,0 +1,173 @@
+package signal_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// videoFrom waits until sub receives pub's video and returns it.
+func videoFrom(t *testing.T, sub, pub *member) *received {
+	t.Helper()
+	var video *received
+	waitFor(t, 10*time.Second, sub.name+" receiving "+pub.name+"'s video", func() bool {
+		for _, r := range sub.rec.byStream(pub.ID) {
+			if r.track.Kind() == webrtc.RTPCodecTypeVideo && r.packets.Load() >= 10 {
+				video = r
+				return true
+			}
+		}
+		return false
+	})
+	return video
+}
+
+func timesReceived(r *received, seq uint16) int32 {
+	if n, ok := r.seqs.Load(seq); ok {
+		return n.(*atomic.Int32).Load()
+	}
+	return 0
+}
+
+func TestSubscriberNACKsAreAnsweredFromCache(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "nack", "alice", true)
+	bob := join(t, ts, "nack", "bob", false)
+	video := videoFrom(t, bob, alice)
+
+	// bob "loses" three packets he got: he NACKs them, as a browser would, and they come again.
+	var lost []uint16
+	waitFor(t, 5*time.Second, "30 video packets", func() bool { return video.packets.Load() >= 30 })
+	video.seqs.Range(func(k, _ any) bool {
+		if len(lost) < 3 {
+			lost = append(lost, k.(uint16))
+		}
+		return true
+	})
+	ssrc := uint32(video.track.SSRC())
+	nack := func(seqs ...uint16) {
+		err := bob.PC.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	nack(lost...)
+	waitFor(t, 2*time.Second, "the NACKed packets to be resent", func() bool {
+		for _, s := range lost {
+			if timesReceived(video, s) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A subscriber that keeps NACKing one packet gets it at most 3 more times.
+	for i := 0; i < 12; i++ {
+		nack(lost[0])
+		time.Sleep(60 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := timesReceived(video, lost[0]); n > 4 {
+		t.Fatalf("packet %d NACKed 13 times was received %d times; want at most 1 + 3 resends", lost[0], n)
+	}
+}
+
+func TestPublisherUplinkLossIsNACKed(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "uplink", "alice", true)
+	bob := join(t, ts, "uplink", "bob", false)
+	videoFrom(t, bob, alice)
+	// From now on alice's uplink "loses" every 10th video packet.
+	dropped := make(chan uint16, 64)
+	alice.video.mu.Lock()
+	alice.video.skip = func(seq uint16) bool {
+		if seq%10 == 3 {
+			select {
+			case dropped <- seq:
+			default:
+			}
+			return true
+		}
+		return false
+	}
+	alice.video.mu.Unlock()
+	first := <-dropped
+	deadline := time.After(3 * time.Second)
+	for {
+		select {
+		case seq := <-alice.video.nack:
+			if seq%10 == 3 && !seqBefore(seq, first) {
+				return // the server NACKed a packet the uplink lost
+			}
+		case <-deadline:
+			t.Fatalf("no NACK reached the publisher for packets lost on its uplink (first lost: %d)", first)
+		}
+	}
+}
+
+func seqBefore(a, b uint16) bool { return a != b && b-a < 0x8000 }
+
+func TestPLIBurstIsCoalesced(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "pli", "alice", true)
+	bob := join(t, ts, "pli", "bob", false)
+	carol := join(t, ts, "pli", "carol", false)
+	vb, vc := videoFrom(t, bob, alice), videoFrom(t, carol, alice)
+	time.Sleep(1200 * time.Millisecond) // let the subscribers' start-up requests pass
+	before := alice.video.plis.Load()
+	start := time.Now()
+	for i := 0; i < 50; i++ { // 50 PLIs from two subscribers within 500 ms
+		sub, r := bob, vb
+		if i%2 == 1 {
+			sub, r = carol, vc
+		}
+		if err := sub.PC.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(r.track.SSRC())}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(9 * time.Millisecond)
+	}
+	if time.Since(start) > 600*time.Millisecond {
+		t.Logf("the burst took %v (machine busy)", time.Since(start))
+	}
+	time.Sleep(700 * time.Millisecond)
+	got := alice.video.plis.Load() - before
+	if got < 1 || got > 2 {
+		t.Fatalf("50 PLIs from subscribers reached the publisher %d times; want 1 or 2", got)
+	}
+}
+
+func TestNewSubscriberTriggersKeyframeRequest(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "kf", "alice", true)
+	time.Sleep(1 * time.Second)
+	before := alice.video.plis.Load()
+	bob := join(t, ts, "kf", "bob", false)
+	joined := time.Now()
+	waitFor(t, 2*time.Second, "a keyframe request when bob subscribes", func() bool { return alice.video.plis.Load() > before })
+	// alice's synthetic encoder answers with a keyframe, so bob's video starts well before her
+	// next periodic keyframe (every 2 s).
+	videoFrom(t, bob, alice)
+	t.Logf("bob's video started %v after joining", time.Since(joined))
+}
+
+func TestStalledSubscriberDoesNotSlowOthers(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "stall", "alice", true)
+	bob := join(t, ts, "stall", "bob", false)
+	carol := join(t, ts, "stall", "carol", false)
+	vb := videoFrom(t, bob, alice)
+	videoFrom(t, carol, alice)
+	for _, r := range carol.rec.byStream(alice.ID) {
+		r.stop.Store(true) // carol stops reading entirely
+		t.Cleanup(func() { r.stop.Store(false) })
+	}
+	before := vb.packets.Load()
+	time.Sleep(2 * time.Second)
+	// 30 fps for 2 s: bob must get nearly all 60 frames.
+	if got := vb.packets.Load() - before; got < 50 {
+		t.Fatalf("bob received %d video packets in 2 s while carol stalled; want about 60", got)
+	}
+}
