@@ -25,7 +25,7 @@ import (
 //   - no stats interceptor: it costs CPU on every packet and nothing reads it yet.
 func newAPI(cfg *config, mux ice.UDPMux) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("sfu: register codecs: %w", err)
 	}
 	for _, uri := range []string{

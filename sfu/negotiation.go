@@ -179,6 +179,17 @@ func (p *Participant) attach(d *DownTrack) {
 		p.log.Warn("cannot add track", "track", d.up.id, "err", err)
 		return
 	}
+	// The server names its m-lines "s0", "s1", ...: browsers number theirs, so a client that rolls
+	// back an offer in glare can never have picked the same mid as the server's offer.
+	if err := tr.SetMid("s" + itoa(p.nextMid)); err != nil {
+		p.log.Warn("cannot set mid", "err", err)
+	}
+	p.nextMid++
+	if prefs := codecPreferences(d.up.codec); prefs != nil {
+		if err := tr.SetCodecPreferences(prefs); err != nil {
+			p.log.Debug("codec preferences", "err", err)
+		}
+	}
 	d.sender = tr.Sender()
 	p.wg.Add(1)
 	go func() {

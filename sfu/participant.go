@@ -34,6 +34,7 @@ type Participant struct {
 	offerTimer    *time.Timer
 	candidates    []webrtc.ICECandidateInit
 	deferred      []*DownTrack
+	nextMid       int
 
 	// Guarded by the room's lock.
 	published  []*UpTrack
@@ -153,12 +154,6 @@ func (p *Participant) Close() {
 		p.cancel()
 		if err := p.pc.Close(); err != nil {
 			p.log.Debug("close peer connection", "err", err)
-		}
-		for _, d := range p.subscribed {
-			d.close()
-		}
-		for _, up := range p.published {
-			up.keyframes.close()
 		}
 		p.wg.Wait()
 		p.log.Info("participant closed")

@@ -51,7 +51,7 @@ func (r *Room) add(p *Participant) bool {
 }
 
 // leave removes p: everyone else is told, p's tracks are taken from their connections, and p's
-// subscriptions end. It reports whether p was a member.
+// subscriptions end.
 func (r *Room) leave(p *Participant) {
 	r.mu.Lock()
 	i := r.index(p)
@@ -65,6 +65,7 @@ func (r *Room) leave(p *Participant) {
 	}
 	for _, d := range p.subscribed {
 		d.up.removeDown(d)
+		d.close()
 	}
 	for _, o := range r.participants {
 		o.sig.ParticipantLeft(p.id)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,11 @@ func startServer(t *testing.T, opts ...sfu.Option) *testServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		level := slog.LevelInfo
+		if os.Getenv("SFU_TEST_LOG") == "debug" {
+			level = slog.LevelDebug
+		}
+		log = slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: level}))
 	}
 	opts = append([]sfu.Option{sfu.WithUDPAddr("127.0.0.1:0"), sfu.WithLoopbackCandidates(true), sfu.WithLogger(log)}, opts...)
 	s, err := sfu.New(opts...)
@@ -54,10 +59,23 @@ func (ts *testServer) close() {
 	ts.http.Close()
 }
 
-type testWriter struct{ t *testing.T }
+// testWriter sends log lines to the test's log until the test ends (Pion's callbacks may log a
+// moment later; testing panics on that).
+type testWriter struct {
+	t    *testing.T
+	done *atomic.Bool
+}
+
+func newTestWriter(t *testing.T) testWriter {
+	w := testWriter{t: t, done: new(atomic.Bool)}
+	t.Cleanup(func() { w.done.Store(true) })
+	return w
+}
 
 func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSpace(string(b)))
+	}
 	return len(b), nil
 }
 
@@ -69,6 +87,7 @@ type synthTrack struct {
 	*webrtc.TrackLocalStaticRTP
 	tag   string
 	video bool
+	mime  string
 
 	wantKeyframe atomic.Bool
 	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss); guarded by mu
@@ -81,17 +100,46 @@ type synthTrack struct {
 
 func newSynthTrack(t *testing.T, tag string, video bool) *synthTrack {
 	t.Helper()
-	c := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
-	kind := "audio"
 	if video {
-		c = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-		kind = "video"
+		return newSynthVideo(t, tag, webrtc.MimeTypeVP8)
 	}
-	tr, err := webrtc.NewTrackLocalStaticRTP(c, kind+"-"+tag, "stream-"+tag)
+	c := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	tr, err := webrtc.NewTrackLocalStaticRTP(c, "audio-"+tag, "stream-"+tag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &synthTrack{TrackLocalStaticRTP: tr, tag: tag, video: video, sent: map[string]bool{}, nack: make(chan uint16, 1024)}
+	return &synthTrack{TrackLocalStaticRTP: tr, tag: tag, mime: c.MimeType, sent: map[string]bool{}, nack: make(chan uint16, 1024)}
+}
+
+// newSynthVideo makes a synthetic video track of codec mime (VP8, VP9, H264 or AV1).
+func newSynthVideo(t *testing.T, tag, mime string) *synthTrack {
+	t.Helper()
+	c := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
+	if mime == webrtc.MimeTypeH264 {
+		c.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	}
+	if mime == webrtc.MimeTypeVP9 {
+		c.SDPFmtpLine = "profile-id=0"
+	}
+	tr, err := webrtc.NewTrackLocalStaticRTP(c, "video-"+tag, "stream-"+tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &synthTrack{TrackLocalStaticRTP: tr, tag: tag, video: true, mime: mime, sent: map[string]bool{}, nack: make(chan uint16, 1024)}
+}
+
+// payloadStart is the first two bytes of a one-packet frame in each codec's payload format: the
+// part the server reads to find keyframes.
+var payloadStart = map[string][2][2]byte{ // mime -> {keyframe, inter frame}
+	webrtc.MimeTypeVP8:  {{0x10, 0x00}, {0x10, 0x01}}, // descriptor S=1 PID=0; header P bit
+	webrtc.MimeTypeVP9:  {{0x0c, 0x00}, {0x4c, 0x00}}, // descriptor B|E, and P for inter
+	webrtc.MimeTypeH264: {{0x65, 0x88}, {0x41, 0x9a}}, // NAL type 5 (IDR) or 1
+	webrtc.MimeTypeAV1:  {{0x18, 0x00}, {0x10, 0x00}}, // aggregation header W=1, N=1 for a new sequence
+}
+
+// isKeyframe reports whether a payload made by payload() starts a keyframe.
+func (s *synthTrack) isKeyframe(p []byte) bool {
+	return len(p) >= 2 && [2]byte{p[0], p[1]} == payloadStart[s.mime][0]
 }
 
 // payload builds packet n's payload.
@@ -102,10 +150,11 @@ func (s *synthTrack) payload(n uint32, keyframe bool) []byte {
 	}
 	b := make([]byte, size)
 	if s.video {
-		b[0] = 0x10 // VP8 descriptor: S=1, PID=0
-		if !keyframe {
-			b[1] = 0x01 // VP8 header: P=1, an inter frame
+		start := payloadStart[s.mime][1]
+		if keyframe {
+			start = payloadStart[s.mime][0]
 		}
+		copy(b, start[:])
 	}
 	copy(b[2:], s.tag)
 	binary.BigEndian.PutUint32(b[2+len(s.tag):], n)

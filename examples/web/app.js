@@ -5,12 +5,15 @@
 // Negotiation is "perfect negotiation" with the browser as the polite peer: when a server offer
 // crosses ours, ours is rolled back, the server's answered, and the browser offers again.
 
-// Reconnection delays grow from BACKOFF_FIRST_MS, doubling, up to BACKOFF_MAX_MS.
+// Reconnection delays grow from BACKOFF_FIRST_MS, doubling, up to BACKOFF_MAX_MS. They start
+// over only after a session whose media stayed connected for BACKOFF_RESET_MS, so that a session
+// that fails soon after connecting, again and again, does not reconnect in a tight loop.
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 5000;
+const BACKOFF_RESET_MS = 10000;
 
-// Errors after which the server closes the socket and a new attempt would fail the same way, so
-// the client stops instead of reconnecting.
+// Errors after which a new attempt would fail the same way, so the client stops (and closes the
+// socket if the server has not) instead of reconnecting.
 const FATAL_ERRORS = new Set(['bad_room', 'bad_name', 'already_joined', 'message_too_big', 'bad_sdp']);
 const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_MESSAGE_TOO_BIG = 1009;
@@ -44,6 +47,7 @@ const call = {
   audioMuted: false,
   videoMuted: false,
   participants: new Map(), // id -> {id, name, audioMuted, videoMuted}, without ourselves
+  unclaimedStreams: new Map(), // stream id -> MediaStream whose publisher is not (yet) known
   session: null,
   attempt: 0,
   reconnectTimer: 0,
@@ -115,6 +119,7 @@ function connect() {
     pendingCandidates: [], // server candidates that came before a remote description
     inbox: Promise.resolve(), // handles messages one at a time, in order
     lastError: '',
+    connectedAt: 0, // when the PeerConnection first became connected
     ended: false,
   };
   call.session = session;
@@ -188,14 +193,18 @@ function onServerError(session, { code, message }) {
   setStatus(text, 'warn');
 }
 
+// onSocketClosed reconnects unless the server refused us for good: a fatal error, or a close for
+// a protocol violation (1008, 1009) other than being too slow to read, which may pass.
 function onSocketClosed(session, event) {
   if (session.ended || client.state === 'left') return;
-  const rejected = event.code === CLOSE_POLICY_VIOLATION || event.code === CLOSE_MESSAGE_TOO_BIG;
-  if (FATAL_ERRORS.has(session.lastError) || (rejected && !session.lastError)) {
+  // A slow consumer's error message cannot be queued; the close reason carries its code.
+  const code = session.lastError || event.reason;
+  const violation = event.code === CLOSE_POLICY_VIOLATION || event.code === CLOSE_MESSAGE_TOO_BIG;
+  if (FATAL_ERRORS.has(code) || (violation && code !== 'slow_consumer')) {
     fail(session, `The server closed the connection: ${event.reason || `code ${event.code}`}`);
     return;
   }
-  reconnect(session, ERROR_TEXT[session.lastError] ?? 'Connection lost');
+  reconnect(session, ERROR_TEXT[code] ?? 'Connection lost');
 }
 
 // endSession closes a session's PeerConnection and WebSocket and silences their handlers.
@@ -223,6 +232,7 @@ function fail(session, text) {
 function reconnect(session, reason) {
   if (session !== call.session || client.state === 'left' || client.state === 'error') return;
   endSession(session);
+  if (session.connectedAt && Date.now() - session.connectedAt >= BACKOFF_RESET_MS) call.attempt = 0;
   clearRemoteParticipants();
   setState('reconnecting');
   setStatus(`${reason}. Reconnecting…`, 'warn');
@@ -429,7 +439,7 @@ function onConnectionState(session) {
   if (session.ended) return;
   switch (session.pc.connectionState) {
     case 'connected':
-      call.attempt = 0; // the backoff starts over only once media flows again
+      session.connectedAt ||= Date.now();
       clearStatus(NETWORK_INTERRUPTED);
       break;
     case 'disconnected': // often heals by itself within seconds
@@ -452,58 +462,87 @@ function addParticipant(participant) {
   const tile = remoteTile(participant.id) ?? createTile(participant.id);
   setTileName(tile, participant.name);
   renderMuteState(tile, participant);
+  const stream = call.unclaimedStreams.get(participant.id);
+  if (stream) {
+    call.unclaimedStreams.delete(participant.id);
+    attachStream(tile, stream);
+  }
 }
 
 function removeParticipant(id) {
   call.participants.delete(id);
+  call.unclaimedStreams.delete(id);
   remoteTile(id)?.remove();
   layoutGrid();
 }
 
 function clearRemoteParticipants() {
   call.participants.clear();
+  call.unclaimedStreams.clear();
   for (const tile of document.querySelectorAll('.tile:not([data-local])')) tile.remove();
   layoutGrid();
 }
 
 // onRemoteTrack puts a track on its publisher's tile: the stream id is the publisher's
-// participant id, and the publisher's audio and video share that stream.
+// participant id, and the publisher's audio and video share that stream. The server announces a
+// participant before sending its tracks; a stream of nobody known is kept aside, not shown.
 function onRemoteTrack({ track, streams }) {
   const stream = streams[0];
   if (!stream) {
     console.warn('sfu: remote track without a stream id, ignored', track.id);
     return;
   }
-  const tile = remoteTile(stream.id) ?? createTile(stream.id);
-  const video = tile.querySelector('video');
-  if (video.srcObject !== stream) {
-    video.srcObject = stream;
+  if (!call.participants.has(stream.id)) {
+    console.warn('sfu: track of an unknown participant, kept until it is announced', stream.id);
+    call.unclaimedStreams.set(stream.id, stream);
+    return;
+  }
+  attachStream(remoteTile(stream.id) ?? createTile(stream.id), stream);
+}
+
+const watchedStreams = new WeakSet();
+
+function attachStream(tile, stream) {
+  const video = tileVideo(tile);
+  if (video.srcObject !== stream) video.srcObject = stream;
+  if (!watchedStreams.has(stream)) {
+    watchedStreams.add(stream);
     stream.addEventListener('removetrack', () => onTrackRemoved(stream));
-    stream.addEventListener('addtrack', () => renderHasVideo(tile, stream));
+    stream.addEventListener('addtrack', () => {
+      const owner = remoteTile(stream.id);
+      if (owner) renderHasVideo(owner, stream);
+    });
   }
   renderHasVideo(tile, stream);
   play(video);
 }
 
-// onTrackRemoved drops the media of a publisher that stopped publishing; the tile itself stays
-// while the participant is in the room, and goes if it is not.
+// onTrackRemoved removes the media element of a publisher that stopped publishing; the tile
+// stays while the participant is in the room, with its name and no picture.
 function onTrackRemoved(stream) {
   const tile = remoteTile(stream.id);
-  if (!tile || tile.querySelector('video').srcObject !== stream) return;
+  const video = tile?.querySelector('video');
+  if (!video || video.srcObject !== stream) return;
   renderHasVideo(tile, stream);
-  if (stream.getTracks().length > 0) return;
-  if (call.participants.has(stream.id)) {
-    tile.querySelector('video').srcObject = null;
-  } else {
-    tile.remove();
-    layoutGrid();
-  }
+  if (stream.getTracks().length === 0) video.remove();
 }
+
+// tileVideo returns the tile's media element, making a new one if the last stream removed it.
+function tileVideo(tile) {
+  let video = tile.querySelector('video');
+  if (!video) {
+    video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    tile.prepend(video);
+  }
+  return video;
+}
+
+const CLICK_FOR_SOUND = 'Click anywhere to hear the others';
 
 // play starts a remote video; when the browser blocks sound without a click, it plays muted and
 // asks for one.
-const CLICK_FOR_SOUND = 'Click anywhere to hear the others';
-
 function play(video) {
   video.play().catch((err) => {
     if (err.name !== 'NotAllowedError') return; // e.g. interrupted by a new stream
@@ -547,6 +586,7 @@ function createTile(id, { local = false } = {}) {
     $('#grid').prepend(tile);
   } else {
     setTileName(tile, call.participants.get(id)?.name ?? '');
+    renderHasVideo(tile, null); // until its stream comes
     $('#grid').append(tile);
   }
   layoutGrid();

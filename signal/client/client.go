@@ -3,8 +3,11 @@
 // receives everyone else's. The integration tests and the load tester are built on it, and it
 // shows how to embed a participant in a Go program.
 //
-// It is the polite peer of the protocol: when the server's offer crosses its own, it rolls its own
-// back, answers, and offers again.
+// It is the polite peer of the protocol: when the server's offer crosses its own, its own is
+// dropped; it answers the server's and offers again. Pion cannot roll back a local offer, so the
+// client applies its offer locally only when the answer arrives: until then its connection stays
+// stable and can take the server's offer. (This is safe for renegotiation because ICE
+// credentials and DTLS roles do not change.)
 package client
 
 import (
@@ -43,6 +46,10 @@ type Config struct {
 	// OnRTCP receives the RTCP that the server sends about a published track (PLI, NACK,
 	// receiver reports). It is called on the sender's RTCP reading goroutine.
 	OnRTCP func(sender *webrtc.RTPSender, pkts []rtcp.Packet)
+
+	// BeforeServerOffer, if set, is called on the reading goroutine before a server offer is
+	// handled. Tests hold it to make their own offer cross the server's (glare).
+	BeforeServerOffer func()
 }
 
 // Client is one participant.
@@ -60,7 +67,9 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex // serialises negotiation
+	mu         sync.Mutex                 // serialises negotiation
+	needOffer  bool                       // an offer is due once the connection is stable again
+	sentOffer  *webrtc.SessionDescription // sent, not yet answered, not yet applied
 	candidates []webrtc.ICECandidateInit
 	senders    []*webrtc.RTPSender
 
@@ -240,17 +249,25 @@ func (c *Client) Senders() []*webrtc.RTPSender {
 	return append([]*webrtc.RTPSender(nil), c.senders...)
 }
 
-// Offer sends an offer of the connection's current state.
+// Offer sends an offer of the connection's current state, now if the connection is stable, or
+// else as soon as it is.
 func (c *Client) Offer() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.needOffer = true
+	return c.offerIfStable()
+}
+
+func (c *Client) offerIfStable() error {
+	if !c.needOffer || c.sentOffer != nil || c.PC.SignalingState() != webrtc.SignalingStateStable {
+		return nil
+	}
+	c.needOffer = false
 	offer, err := c.PC.CreateOffer(nil)
 	if err != nil {
 		return err
 	}
-	if err := c.PC.SetLocalDescription(offer); err != nil {
-		return err
-	}
+	c.sentOffer = &offer
 	return c.Send(c.ctx, signal.Message{Type: signal.TypeOffer, SDP: offer.SDP})
 }
 
@@ -290,6 +307,9 @@ func (c *Client) readLoop() {
 			c.closeCode = websocket.CloseStatus(err)
 			return
 		}
+		if m.Type == signal.TypeOffer && c.cfg.BeforeServerOffer != nil {
+			c.cfg.BeforeServerOffer()
+		}
 		if err := c.handle(m); err != nil {
 			c.event(signal.Message{Type: signal.TypeError, Code: "client", Message: err.Error()})
 		}
@@ -301,17 +321,26 @@ func (c *Client) handle(m signal.Message) error {
 	defer c.mu.Unlock()
 	switch m.Type {
 	case signal.TypeAnswer:
+		if c.sentOffer == nil {
+			return errors.New("client: an answer to no offer")
+		}
+		offer := *c.sentOffer
+		c.sentOffer = nil
+		if err := c.PC.SetLocalDescription(offer); err != nil {
+			return err
+		}
 		if err := c.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
 			return err
 		}
-		return c.flushCandidates()
+		if err := c.flushCandidates(); err != nil {
+			return err
+		}
+		return c.offerIfStable()
 	case signal.TypeOffer:
-		if c.PC.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
-			// Glare: the client is polite. Roll back, answer, and offer again after.
-			if err := c.PC.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
-				return err
-			}
-			defer func() { go func() { _ = c.Offer() }() }()
+		if c.sentOffer != nil {
+			// Glare: the server ignored our offer (it is impolite). Answer its offer, then offer again.
+			c.sentOffer = nil
+			c.needOffer = true
 		}
 		if err := c.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
 			return err
@@ -326,7 +355,10 @@ func (c *Client) handle(m signal.Message) error {
 		if err := c.PC.SetLocalDescription(answer); err != nil {
 			return err
 		}
-		return c.Send(c.ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer.SDP})
+		if err := c.Send(c.ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer.SDP}); err != nil {
+			return err
+		}
+		return c.offerIfStable()
 	case signal.TypeCandidate:
 		if m.Candidate == nil {
 			return nil
