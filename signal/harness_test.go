@@ -95,6 +95,8 @@ type synthTrack struct {
 	mu   sync.Mutex
 	sent map[string]bool
 	plis atomic.Int32
+	rrs  atomic.Int32 // receiver reports from the server
+	twcc atomic.Int32 // transport-wide congestion control feedback from the server
 	nack chan uint16
 }
 
@@ -215,6 +217,10 @@ func onRTCP(tracks ...*synthTrack) func(*webrtc.RTPSender, []rtcp.Packet) {
 			case *rtcp.PictureLossIndication:
 				tr.plis.Add(1)
 				tr.wantKeyframe.Store(true)
+			case *rtcp.ReceiverReport:
+				tr.rrs.Add(1)
+			case *rtcp.TransportLayerCC:
+				tr.twcc.Add(1)
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
@@ -237,6 +243,10 @@ type received struct {
 	payloads chan []byte
 	ended    chan struct{}
 	stop     atomic.Bool // stop reading, as a stalled client would
+	srs      atomic.Int32 // sender reports received for the track
+	// foreignExt counts packets carrying a header extension id the subscriber never negotiated
+	// (the publisher's ids leaking through).
+	foreignExt atomic.Int32
 }
 
 // recorder is a subscriber's client.Config.OnTrack that keeps a received per track.
@@ -248,8 +258,28 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{added: make(chan *received, 64)} }
 
-func (r *recorder) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (r *recorder) onTrack(t *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	rec := &received{track: t, payloads: make(chan []byte, 4096), ended: make(chan struct{})}
+	negotiated := map[uint8]bool{}
+	for _, e := range receiver.GetParameters().HeaderExtensions {
+		negotiated[uint8(e.ID)] = true
+	}
+	rtcpDone := make(chan struct{})
+	go func() {
+		defer close(rtcpDone)
+		for {
+			pkts, _, err := receiver.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.SenderReport); ok {
+					rec.srs.Add(1)
+				}
+			}
+		}
+	}()
+	defer func() { <-rtcpDone }()
 	r.mu.Lock()
 	r.tracks = append(r.tracks, rec)
 	r.mu.Unlock()
@@ -264,6 +294,11 @@ func (r *recorder) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			return
 		}
 		rec.packets.Add(1)
+		for _, id := range p.Header.GetExtensionIDs() {
+			if !negotiated[id] {
+				rec.foreignExt.Add(1)
+			}
+		}
 		n, _ := rec.seqs.LoadOrStore(p.SequenceNumber, new(atomic.Int32))
 		n.(*atomic.Int32).Add(1)
 		select {

@@ -33,6 +33,9 @@ func checkMedia(t *testing.T, sub, pub *member) {
 		if r.track.Kind().String() == "video" {
 			src = pub.video
 		}
+		if n := r.foreignExt.Load(); n > 0 {
+			t.Fatalf("%s: %d packets on %s carry header extension ids %s never negotiated", sub.name, n, describe(r), sub.name)
+		}
 		for i := 0; i < 20; i++ {
 			p := <-r.payloads
 			if !src.wasSent(p) {
@@ -84,4 +87,26 @@ func TestThreeParticipantsExchangeMediaAndLeave(t *testing.T) {
 		before := r.packets.Load()
 		waitFor(t, 3*time.Second, "media still flowing on "+describe(r), func() bool { return r.packets.Load() > before+10 })
 	}
+}
+
+func TestRTCPReportsAndFeedback(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "rtcp", "alice", true)
+	bob := join(t, ts, "rtcp", "bob", false)
+	videoFrom(t, bob, alice)
+	// The publisher gets receiver reports, and TWCC feedback for its bandwidth estimate.
+	defer func() { t.Logf("rr v=%d a=%d twcc v=%d a=%d", alice.video.rrs.Load(), alice.audio.rrs.Load(), alice.video.twcc.Load(), alice.audio.twcc.Load()) }()
+	waitFor(t, 10*time.Second, "receiver reports and TWCC feedback at the publisher", func() bool {
+		return alice.video.rrs.Load() > 0 && alice.audio.rrs.Load() > 0 && alice.video.twcc.Load()+alice.audio.twcc.Load() > 0
+	})
+	// Each subscriber gets sender reports for each track (for lip sync).
+	waitFor(t, 10*time.Second, "sender reports at the subscriber", func() bool {
+		tracks := bob.rec.byStream(alice.ID)
+		for _, r := range tracks {
+			if r.srs.Load() == 0 {
+				return false
+			}
+		}
+		return len(tracks) == 2
+	})
 }

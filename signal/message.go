@@ -16,7 +16,7 @@ const (
 	// Both directions.
 	TypeOffer     = "offer"     // sdp
 	TypeAnswer    = "answer"    // sdp
-	TypeCandidate = "candidate" // candidate: a trickled ICE candidate; null-candidate ends gathering
+	TypeCandidate = "candidate" // candidate: a trickled ICE candidate (end of candidates is not signalled)
 
 	// Server to client.
 	TypeJoined             = "joined"             // id, room, participants, iceServers

@@ -313,10 +313,13 @@ func (s *session) Candidate(c webrtc.ICECandidateInit) {
 func (s *session) Closed(err error) {
 	code := errorCode(err)
 	s.sendError(code, err.Error())
-	if code == CodeShuttingDown {
+	switch code {
+	case CodeShuttingDown:
 		s.closeWith(websocket.StatusGoingAway, "shutting down")
-	} else {
+	case CodeConnectionLost:
 		s.closeWith(StatusConnectionLost, code)
+	default:
+		s.closeWith(websocket.StatusInternalError, code)
 	}
 }
 

@@ -79,7 +79,7 @@ type Client struct {
 }
 
 // LoopbackAPI is a Pion API like a browser's (default codecs and interceptors: NACK, reports,
-// TWCC) that uses only loopback addresses, for tests on one machine.
+// TWCC numbering and feedback) that uses only loopback addresses, for tests on one machine.
 func LoopbackAPI() (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -87,6 +87,11 @@ func LoopbackAPI() (*webrtc.API, error) {
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, err
+	}
+	// Like a browser, number outgoing packets for transport-wide congestion control, so the
+	// server's TWCC feedback has something to report on.
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
