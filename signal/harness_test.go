@@ -242,7 +242,7 @@ type received struct {
 	seqs     sync.Map // sequence number -> *atomic.Int32 times received
 	payloads chan []byte
 	ended    chan struct{}
-	stop     atomic.Bool // stop reading, as a stalled client would
+	stop     atomic.Bool  // stop reading, as a stalled client would
 	srs      atomic.Int32 // sender reports received for the track
 	// foreignExt counts packets carrying a header extension id the subscriber never negotiated
 	// (the publisher's ids leaking through).

@@ -95,7 +95,9 @@ func TestRTCPReportsAndFeedback(t *testing.T) {
 	bob := join(t, ts, "rtcp", "bob", false)
 	videoFrom(t, bob, alice)
 	// The publisher gets receiver reports, and TWCC feedback for its bandwidth estimate.
-	defer func() { t.Logf("rr v=%d a=%d twcc v=%d a=%d", alice.video.rrs.Load(), alice.audio.rrs.Load(), alice.video.twcc.Load(), alice.audio.twcc.Load()) }()
+	defer func() {
+		t.Logf("rr v=%d a=%d twcc v=%d a=%d", alice.video.rrs.Load(), alice.audio.rrs.Load(), alice.video.twcc.Load(), alice.audio.twcc.Load())
+	}()
 	waitFor(t, 10*time.Second, "receiver reports and TWCC feedback at the publisher", func() bool {
 		return alice.video.rrs.Load() > 0 && alice.audio.rrs.Load() > 0 && alice.video.twcc.Load()+alice.audio.twcc.Load() > 0
 	})
