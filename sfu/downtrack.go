@@ -38,7 +38,7 @@ type DownTrack struct {
 
 	sender *webrtc.RTPSender // set and read on the subscriber's negotiation goroutine
 
-	stats downStats
+	stats trackCounters
 
 	// Owned by the writer goroutine.
 	buf          []byte
@@ -52,11 +52,6 @@ type DownTrack struct {
 	highestIn    uint16
 	resumeIn     uint16 // packets older than this one were skipped and must stay skipped
 	rtxSeq       uint16
-}
-
-// downStats are counters a test or a metrics exporter may read at any time.
-type downStats struct {
-	packets, dropped, resent, nacks, plis atomic.Uint64
 }
 
 // queued is one entry of a writer's queue: a packet of the cache to forward, or one already sent
@@ -211,6 +206,7 @@ func (d *DownTrack) write(b *binding, q queued) {
 	}
 	d.seq.sent(outSeq, m.Seq, outTS)
 	d.stats.packets.Add(1)
+	d.stats.bytes.Add(uint64(n))
 }
 
 // resend answers a NACK for outSeq from the publisher's cache, on the RTX stream when one was

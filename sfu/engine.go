@@ -23,7 +23,7 @@ import (
 //   - TWCC feedback to publishers, so the browser's send-side bandwidth estimate works.
 //   - no intervalpli: keyframes are requested on demand and throttled (keyframe.go).
 //   - no stats interceptor: it costs CPU on every packet and nothing reads it yet.
-func newAPI(cfg *config, mux ice.UDPMux) (*webrtc.API, error) {
+func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("sfu: register codecs: %w", err)
@@ -64,7 +64,12 @@ func newAPI(cfg *config, mux ice.UDPMux) (*webrtc.API, error) {
 
 	s := webrtc.SettingEngine{}
 	s.SetICEUDPMux(mux)
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if tcpMux != nil {
+		s.SetICETCPMux(tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	s.SetNetworkTypes(networks)
 	s.SetIncludeLoopbackCandidate(cfg.loopback)
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // the server has real addresses to offer
 	s.SetICETimeouts(cfg.iceDisconnected, cfg.iceFailed, cfg.iceKeepalive)
@@ -96,5 +101,12 @@ func listenUDP(cfg *config) (net.PacketConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: cannot listen for media on UDP %s: %w", cfg.udpAddr, err)
 	}
+	// Every peer's media arrives on this one socket: give it a deep buffer (the kernel caps the
+	// request at net.core.rmem_max, which cmd/sfu checks at start-up).
+	_ = conn.SetReadBuffer(udpBuffer)
+	_ = conn.SetWriteBuffer(udpBuffer)
 	return conn, nil
 }
+
+// udpBuffer is the socket buffer asked for on the media port.
+const udpBuffer = 8 << 20

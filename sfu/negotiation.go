@@ -162,6 +162,7 @@ func (p *Participant) offer() {
 		err = p.pc.SetLocalDescription(offer)
 	}
 	if err != nil {
+		p.server.totals.negotiationFailures.Add(1)
 		p.fail(fmt.Errorf("%w: %v", ErrNegotiation, err))
 		return
 	}

@@ -13,6 +13,7 @@ import (
 type config struct {
 	udpAddr         string
 	udpConn         net.PacketConn
+	iceTCPAddr      string
 	publicIPs       []string
 	loopback        bool
 	keyframeEvery   time.Duration
@@ -21,6 +22,7 @@ type config struct {
 	iceFailed       time.Duration
 	iceKeepalive    time.Duration
 	logger          *slog.Logger
+	onJoinLatency   func(time.Duration)
 }
 
 func defaultConfig() config {
@@ -122,6 +124,24 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("sfu: nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithJoinLatency has f called, once per participant, with the time from Join to its
+// PeerConnection connecting (a metrics histogram). f must not block.
+func WithJoinLatency(f func(time.Duration)) Option {
+	return func(c *config) error { c.onJoinLatency = f; return nil }
+}
+
+// WithICETCPAddr also accepts ICE over TCP on addr, for clients whose networks block UDP. Off by
+// default: media over TCP suffers on lossy links.
+func WithICETCPAddr(addr string) Option {
+	return func(c *config) error {
+		if _, err := net.ResolveTCPAddr("tcp", addr); err != nil {
+			return fmt.Errorf("sfu: ICE TCP address %q: %w", addr, err)
+		}
+		c.iceTCPAddr = addr
 		return nil
 	}
 }

@@ -42,6 +42,8 @@ type Participant struct {
 	audioMuted bool
 	videoMuted bool
 
+	joinedAt  time.Time
+	connected sync.Once
 	closeOnce sync.Once
 }
 
@@ -52,15 +54,16 @@ func newParticipant(s *Server, room *Room, name string, sig Signaller) (*Partici
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Participant{
-		id:     newID(),
-		name:   name,
-		room:   room,
-		server: s,
-		sig:    sig,
-		pc:     pc,
-		ctx:    ctx,
-		cancel: cancel,
-		ops:    newMailbox(),
+		id:       newID(),
+		name:     name,
+		room:     room,
+		server:   s,
+		sig:      sig,
+		pc:       pc,
+		ctx:      ctx,
+		cancel:   cancel,
+		ops:      newMailbox(),
+		joinedAt: time.Now(),
 	}
 	p.log = s.cfg.logger.With("room", room.name, "participant", p.id)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -70,7 +73,11 @@ func newParticipant(s *Server, room *Room, name string, sig Signaller) (*Partici
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		p.log.Debug("connection state", "state", st.String())
-		if st == webrtc.PeerConnectionStateFailed {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			p.connected.Do(func() { s.observeJoin(time.Since(p.joinedAt)) })
+		case webrtc.PeerConnectionStateFailed:
+			s.totals.connectionFailures.Add(1)
 			go p.fail(ErrConnectionFailed)
 		}
 	})
@@ -137,6 +144,7 @@ func (p *Participant) unsubscribe(d *DownTrack) {
 	}
 	d.up.removeDown(d)
 	d.close() // now, not in detach: the negotiation goroutine may already be gone
+	p.server.totals.retireDown(&d.stats)
 	p.ops.post(func() { p.detach(d) })
 }
 

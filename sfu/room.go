@@ -66,6 +66,7 @@ func (r *Room) leave(p *Participant) {
 	for _, d := range p.subscribed {
 		d.up.removeDown(d)
 		d.close()
+		r.server.totals.retireDown(&d.stats)
 	}
 	for _, o := range r.participants {
 		o.sig.ParticipantLeft(p.id)
@@ -113,6 +114,7 @@ func (r *Room) unpublishLocked(up *UpTrack) {
 		d.subscriber.unsubscribe(d)
 	}
 	up.keyframes.close()
+	r.server.totals.retireUp(&up.stats)
 }
 
 func (r *Room) setMuted(p *Participant, audio, video bool) {

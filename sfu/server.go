@@ -23,6 +23,9 @@ type Server struct {
 	api  *webrtc.API
 	conn net.PacketConn
 	mux  ice.UDPMux
+	tcp  net.Listener // ICE over TCP, or nil
+
+	totals totals
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -42,12 +45,24 @@ func New(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	mux := webrtc.NewICEUDPMux(nil, conn)
-	api, err := newAPI(&cfg, mux)
+	var tcp net.Listener
+	var tcpMux ice.TCPMux
+	if cfg.iceTCPAddr != "" {
+		if tcp, err = net.Listen("tcp", cfg.iceTCPAddr); err != nil {
+			_ = mux.Close()
+			return nil, fmt.Errorf("sfu: cannot listen for ICE over TCP on %s: %w", cfg.iceTCPAddr, err)
+		}
+		tcpMux = webrtc.NewICETCPMux(nil, tcp, 8)
+	}
+	api, err := newAPI(&cfg, mux, tcpMux)
 	if err != nil {
 		_ = mux.Close()
+		if tcpMux != nil {
+			_ = tcpMux.Close()
+		}
 		return nil, err
 	}
-	return &Server{cfg: cfg, api: api, conn: conn, mux: mux, rooms: map[string]*Room{}}, nil
+	return &Server{cfg: cfg, api: api, conn: conn, mux: mux, tcp: tcp, rooms: map[string]*Room{}}, nil
 }
 
 // UDPAddr is the address the media port is bound to.
@@ -149,5 +164,9 @@ func (s *Server) Close() error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(s.mux.Close(), s.conn.Close())
+	errs := []error{s.mux.Close(), s.conn.Close()}
+	if s.tcp != nil {
+		errs = append(errs, s.tcp.Close())
+	}
+	return errors.Join(errs...)
 }

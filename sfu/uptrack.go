@@ -33,6 +33,7 @@ type UpTrack struct {
 	cache     *packetcache.Cache
 	keyframes *keyframeRequester
 	log       *slog.Logger
+	stats     trackCounters // packets, bytes in; plis = keyframe requests sent
 
 	downs atomic.Pointer[[]*DownTrack] // copy on write; read once per packet without a lock
 	mu    sync.Mutex                   // serialises changes to downs
@@ -99,6 +100,8 @@ func (up *UpTrack) forward(pkt []byte) {
 	if !up.cache.Store(meta, payload) {
 		return
 	}
+	up.stats.packets.Add(1)
+	up.stats.bytes.Add(uint64(len(payload)))
 	for _, d := range *up.downs.Load() {
 		d.enqueue(meta)
 	}
@@ -121,7 +124,9 @@ func (up *UpTrack) sendPLI() {
 	err := up.publisher.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(up.remote.SSRC())}})
 	if err != nil {
 		up.log.Debug("keyframe request not sent", "err", err)
+		return
 	}
+	up.stats.plis.Add(1)
 }
 
 func (up *UpTrack) addDown(d *DownTrack) {

@@ -26,6 +26,7 @@ type Handler struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	closed   bool
+	draining bool
 	wg       sync.WaitGroup
 }
 
@@ -108,6 +109,28 @@ func (h *Handler) Close() {
 		s.closeWith(websocket.StatusGoingAway, "shutting down")
 	}
 	h.wg.Wait()
+}
+
+// Drain stops new joins and tells every client that the server goes down in grace: calls go on
+// meanwhile, so people can finish. Close ends them.
+func (h *Handler) Drain(grace time.Duration) {
+	h.mu.Lock()
+	h.draining = true
+	all := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.send(&Message{Type: TypeDraining, Message: "the server is going down for maintenance", GraceSeconds: int(grace.Seconds())})
+	}
+}
+
+// Draining reports whether Drain was called.
+func (h *Handler) Draining() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.draining
 }
 
 // Sessions is the number of open signaling sessions.

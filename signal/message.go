@@ -24,6 +24,7 @@ const (
 	TypeParticipantLeft    = "participantLeft"    // id
 	TypeParticipantUpdated = "participantUpdated" // participant
 	TypeError              = "error"              // code, message
+	TypeDraining           = "draining"           // message, graceSeconds: the server is going down; calls end within grace
 )
 
 // Message is the envelope of every signaling message. It is a flat union: each type uses the
@@ -45,8 +46,9 @@ type Message struct {
 	Participants []Participant      `json:"participants,omitempty"`
 	ICEServers   []webrtc.ICEServer `json:"iceServers,omitempty"`
 
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
+	Code         string `json:"code,omitempty"`
+	Message      string `json:"message,omitempty"`
+	GraceSeconds int    `json:"graceSeconds,omitempty"`
 }
 
 // Participant describes a member of a room to the other members. Its ID is also the MediaStream

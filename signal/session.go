@@ -165,6 +165,11 @@ func (s *session) join(m *Message) bool {
 		s.closeWith(websocket.StatusPolicyViolation, "already joined")
 		return false
 	}
+	if s.h.Draining() {
+		s.sendError(CodeShuttingDown, "the server is going down; join another one or try again later")
+		s.closeWith(websocket.StatusGoingAway, "draining")
+		return false
+	}
 	if len(m.Name) > sfu.MaxName {
 		s.sendError(CodeBadName, "names are limited to "+itoa(sfu.MaxName)+" bytes")
 		return true

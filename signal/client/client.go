@@ -47,6 +47,12 @@ type Config struct {
 	// receiver reports). It is called on the sender's RTCP reading goroutine.
 	OnRTCP func(sender *webrtc.RTPSender, pkts []rtcp.Packet)
 
+	// OnCandidate, if set, sees each ICE candidate the server trickles.
+	OnCandidate func(webrtc.ICECandidateInit)
+
+	// DialOptions, if set, are used to dial the WebSocket (for TLS settings, say).
+	DialOptions *websocket.DialOptions
+
 	// BeforeServerOffer, if set, is called on the reading goroutine before a server offer is
 	// handled. Tests hold it to make their own offer cross the server's (glare).
 	BeforeServerOffer func()
@@ -118,7 +124,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		cfg.API = api
 	}
-	conn, _, err := websocket.Dial(ctx, cfg.URL, nil)
+	conn, _, err := websocket.Dial(ctx, cfg.URL, cfg.DialOptions)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", cfg.URL, err)
 	}
@@ -367,6 +373,9 @@ func (c *Client) handle(m signal.Message) error {
 	case signal.TypeCandidate:
 		if m.Candidate == nil {
 			return nil
+		}
+		if c.cfg.OnCandidate != nil {
+			c.cfg.OnCandidate(*m.Candidate)
 		}
 		if c.PC.RemoteDescription() == nil {
 			c.candidates = append(c.candidates, *m.Candidate)
