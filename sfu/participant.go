@@ -156,7 +156,10 @@ func (p *Participant) SetMuted(audio, video bool) {
 // Close removes the participant from its room, closes its connection, and waits for all its
 // goroutines to end. It is safe to call more than once and from any goroutine but its own
 // callbacks.
-func (p *Participant) Close() {
+func (p *Participant) Close() { p.Leave("closed") }
+
+// Leave is Close, with the reason to log (the client said goodbye, its socket broke, ...).
+func (p *Participant) Leave(reason string) {
 	p.closeOnce.Do(func() {
 		p.room.leave(p)
 		p.cancel()
@@ -164,7 +167,7 @@ func (p *Participant) Close() {
 			p.log.Debug("close peer connection", "err", err)
 		}
 		p.wg.Wait()
-		p.log.Info("participant closed")
+		p.log.Info("participant left", "reason", reason, "after", time.Since(p.joinedAt).Round(time.Millisecond).String())
 	})
 }
 
@@ -175,7 +178,7 @@ func (p *Participant) fail(err error) {
 	}
 	p.log.Warn("participant failed", "err", err)
 	p.sig.Closed(err)
-	go p.Close() // not inline: fail may run on the negotiation goroutine, which Close waits for
+	go p.Leave(err.Error()) // not inline: fail may run on the negotiation goroutine, which Leave waits for
 }
 
 func newID() string {

@@ -68,9 +68,9 @@ func (s *session) run() {
 		defer close(pingDone)
 		s.runPinger()
 	}()
-	s.readLoop()
+	reason := s.readLoop()
 	if s.p != nil {
-		s.p.Close()
+		s.p.Leave(reason)
 	}
 	s.closeWith(websocket.StatusNormalClosure, "")
 	<-writerDone
@@ -78,20 +78,21 @@ func (s *session) run() {
 	<-pingDone
 }
 
-func (s *session) readLoop() {
+// readLoop handles messages until the session ends, and says why it ended.
+func (s *session) readLoop() (reason string) {
 	for {
 		typ, r, err := s.conn.Reader(s.ctx)
 		if err != nil {
-			return
+			return closeReason(err)
 		}
 		data, err := io.ReadAll(io.LimitReader(r, s.h.maxMessage+1))
 		if err != nil {
-			return
+			return closeReason(err)
 		}
 		if int64(len(data)) > s.h.maxMessage {
 			s.sendError(CodeTooBig, "messages are limited to "+itoa(s.h.maxMessage)+" bytes")
 			s.closeWith(websocket.StatusMessageTooBig, "message too big")
-			return
+			return "message too big"
 		}
 		if typ != websocket.MessageText {
 			s.sendError(CodeBadJSON, "messages are JSON text, not binary")
@@ -103,9 +104,17 @@ func (s *session) readLoop() {
 			continue
 		}
 		if !s.handle(&m) {
-			return
+			return s.reason
 		}
 	}
+}
+
+// closeReason describes why reading the socket failed.
+func closeReason(err error) string {
+	if code := websocket.CloseStatus(err); code != -1 {
+		return "socket closed by client: " + code.String()
+	}
+	return "socket lost: " + err.Error()
 }
 
 // handle acts on one message; it returns false when the session must end.
