@@ -398,6 +398,34 @@ async function onRemoteOffer(session, sdp) {
   await flushCandidates(session);
   await pc.setLocalDescription();
   send(session, { type: 'answer', sdp: pc.localDescription.sdp });
+  narrowReceivedCodecs(pc);
+}
+
+// narrowReceivedCodecs limits what this browser offers, in its own later offers, for each track
+// it receives to the codec the server negotiated on it (and RTX). Otherwise every received track
+// would carry the browser's whole codec list, about 5 KB, into each of its offers, and in a room
+// of a dozen publishers an offer would pass the protocol's 64 KiB limit.
+const narrowed = new WeakSet();
+function narrowReceivedCodecs(pc) {
+  if (!RTCRtpReceiver.getCapabilities) return;
+  for (const t of pc.getTransceivers()) {
+    if (narrowed.has(t) || t.currentDirection !== 'recvonly' || !t.setCodecPreferences) continue;
+    narrowed.add(t);
+    const kind = t.receiver.track.kind;
+    const used = t.receiver.getParameters().codecs ?? [];
+    const primary = used.find((c) => !/\/(rtx|red|ulpfec|flexfec-03)$/i.test(c.mimeType));
+    if (!primary) continue;
+    const caps = RTCRtpReceiver.getCapabilities(kind)?.codecs ?? [];
+    const sameMime = (c) => c.mimeType.toLowerCase() === primary.mimeType.toLowerCase();
+    let prefs = caps.filter((c) => sameMime(c) && (c.sdpFmtpLine ?? '') === (primary.sdpFmtpLine ?? ''));
+    if (prefs.length === 0) prefs = caps.filter(sameMime);
+    const rtx = caps.filter((c) => /\/rtx$/i.test(c.mimeType));
+    try {
+      t.setCodecPreferences([...prefs, ...rtx]);
+    } catch (err) {
+      console.warn('sfu: could not narrow codecs of a received track', err);
+    }
+  }
 }
 
 async function onRemoteAnswer(session, sdp) {
