@@ -97,14 +97,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Close tells every client the server is going away, closes their sessions, and waits for them
 // to end. New connections are refused.
 func (h *Handler) Close() {
-	h.mu.Lock()
-	h.closed = true
-	all := make([]*session, 0, len(h.sessions))
-	for s := range h.sessions {
-		all = append(all, s)
-	}
-	h.mu.Unlock()
-	for _, s := range all {
+	for _, s := range h.sessionsAfter(func() { h.closed = true }) {
 		s.sendError(CodeShuttingDown, "the server is shutting down")
 		s.closeWith(websocket.StatusGoingAway, "shutting down")
 	}
@@ -114,16 +107,21 @@ func (h *Handler) Close() {
 // Drain stops new joins and tells every client that the server goes down in grace: calls go on
 // meanwhile, so people can finish. Close ends them.
 func (h *Handler) Drain(grace time.Duration) {
+	for _, s := range h.sessionsAfter(func() { h.draining = true }) {
+		s.send(&Message{Type: TypeDraining, Message: "the server is going down for maintenance", GraceSeconds: int(grace.Seconds())})
+	}
+}
+
+// sessionsAfter runs change under the lock and returns the sessions open at that moment.
+func (h *Handler) sessionsAfter(change func()) []*session {
 	h.mu.Lock()
-	h.draining = true
+	defer h.mu.Unlock()
+	change()
 	all := make([]*session, 0, len(h.sessions))
 	for s := range h.sessions {
 		all = append(all, s)
 	}
-	h.mu.Unlock()
-	for _, s := range all {
-		s.send(&Message{Type: TypeDraining, Message: "the server is going down for maintenance", GraceSeconds: int(grace.Seconds())})
-	}
+	return all
 }
 
 // Draining reports whether Drain was called.
