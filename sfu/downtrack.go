@@ -38,11 +38,12 @@ type DownTrack struct {
 
 	sender *webrtc.RTPSender // set and read on the subscriber's negotiation goroutine
 
-	stats trackCounters
+	stats trackCounters // dropped counts packets not sent because the subscriber could not keep up
 
 	// Owned by the writer goroutine.
 	buf          []byte
 	hdr          rtp.Header
+	resendHdr    rtp.Header // a second header, so a resend neither disturbs hdr nor allocates
 	seq          sequencer
 	started      bool
 	waitKeyframe bool
@@ -131,6 +132,7 @@ func (d *DownTrack) enqueue(m packetcache.Meta) {
 	case d.queue <- q:
 	default:
 		d.overflow.Store(true)
+		d.stats.dropped.Add(1)
 	}
 }
 
@@ -155,7 +157,6 @@ func (d *DownTrack) run() {
 // skip starts a deliberate gap: video waits for the next keyframe, which it asks for; audio just
 // goes on. Either way the next packet sent closes the gap in sequence numbers.
 func (d *DownTrack) skip() {
-	d.stats.dropped.Add(1)
 	d.resync = true
 	if d.up.kind == webrtc.RTPCodecTypeVideo && !d.waitKeyframe {
 		d.waitKeyframe = true
@@ -169,12 +170,16 @@ func (d *DownTrack) write(b *binding, q queued) {
 	}
 	if d.waitKeyframe {
 		if q.flags&flagKeyframe == 0 {
+			if d.started {
+				d.stats.dropped.Add(1) // skipped for congestion (before the start, nothing is lost)
+			}
 			return
 		}
 		d.waitKeyframe = false
 	}
 	m, n, ok := d.up.cache.Get(q.seq, d.buf)
 	if !ok { // the writer fell so far behind that the cache moved on
+		d.stats.dropped.Add(1)
 		d.skip()
 		return
 	}
@@ -216,7 +221,8 @@ func (d *DownTrack) resend(b *binding, outSeq uint16) {
 	if !ok {
 		return
 	}
-	hdr := d.hdr
+	hdr := &d.resendHdr
+	*hdr = d.hdr
 	hdr.Timestamp = e.outTS
 	var payload []byte
 	if b.rtxSSRC != 0 {
@@ -236,7 +242,7 @@ func (d *DownTrack) resend(b *binding, outSeq uint16) {
 		hdr.PayloadType, hdr.SSRC, hdr.SequenceNumber, hdr.Marker = b.pt, b.ssrc, outSeq, m.Marker
 		payload = d.buf[:n]
 	}
-	if _, err := b.stream.WriteRTP(&hdr, payload); err == nil {
+	if _, err := b.stream.WriteRTP(hdr, payload); err == nil {
 		d.stats.resent.Add(1)
 	}
 }
@@ -262,19 +268,35 @@ func (d *DownTrack) readRTCP(sender *webrtc.RTPSender) {
 				d.up.keyframes.request()
 			case *rtcp.TransportLayerNack:
 				d.stats.nacks.Add(1)
-				for _, pair := range p.Nacks {
-					pair.Range(func(seq uint16) bool {
-						select {
-						case d.queue <- queued{seq: seq, flags: flagResend}:
-							return true
-						default:
-							return false // the writer is congested: resends would only add to it
-						}
-					})
-				}
+				d.queueResends(p.Nacks)
 			case *rtcp.ReceiverReport:
 				d.updateRTT(p.Reports)
 			}
+		}
+	}
+}
+
+// queueResends asks the writer to resend what a NACK lists. Resends take at most half of the
+// queue: a burst of them must not push out the media that arrives meanwhile, or the subscriber
+// would lose live video to get back old packets.
+func (d *DownTrack) queueResends(pairs []rtcp.NackPair) {
+	for _, pair := range pairs {
+		full := false
+		pair.Range(func(seq uint16) bool {
+			if len(d.queue) >= cap(d.queue)/2 {
+				full = true
+				return false
+			}
+			select {
+			case d.queue <- queued{seq: seq, flags: flagResend}:
+				return true
+			default:
+				full = true
+				return false
+			}
+		})
+		if full {
+			return
 		}
 	}
 }

@@ -1,0 +1,672 @@
+//go:build linux || darwin
+
+package sfu
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// The benchmarks compare our fan-out (UpTrack.forward, then one writer goroutine per subscriber)
+// with Pion's stock fan-out (one TrackLocalStaticRTP bound to N PeerConnections).
+//
+//   - BenchmarkForward stops at the TrackLocalWriter: no SRTP, no UDP send.
+//   - BenchmarkPionTrackLocalStaticRTP includes Pion's default interceptors, SRTP and the send.
+//   - BenchmarkForwardThroughPion is our path bound to real PeerConnections, so it includes the
+//     same as the Pion one.
+//
+// In the two with PeerConnections the receiving peers run in a child process, so that the
+// allocations and the CPU time reported are the sending side's only. Each reports
+// ns/subscriber-packet (wall clock, over the timed loop) and cpu-ns/subscriber-packet (the
+// benchmark process's user+system time over the same loop). docs/performance.md has numbers and
+// commands.
+
+// fanIn tells a benchmark when every subscriber has handed the current packet to its connection:
+// arm(n) before forwarding, then wait. Neither side allocates.
+type fanIn struct {
+	pending atomic.Int64
+	done    chan struct{}
+	timer   *time.Timer
+}
+
+func newFanIn() *fanIn {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &fanIn{done: make(chan struct{}, 1), timer: t}
+}
+
+// arm expects n deliveries. Deliveries of an earlier packet still under way would count: arm only
+// when the writers are idle.
+func (f *fanIn) arm(n int) {
+	f.pending.Store(int64(n))
+	select {
+	case <-f.done: // a token left from before
+	default:
+	}
+}
+
+// one counts a delivery. It never blocks: a writer must not wait for the benchmark.
+func (f *fanIn) one() {
+	if f.pending.Add(-1) == 0 {
+		select {
+		case f.done <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wait reports whether the packet reached every subscriber within limit.
+func (f *fanIn) wait(limit time.Duration) bool {
+	f.timer.Reset(limit)
+	select {
+	case <-f.done:
+		f.timer.Stop()
+		return true
+	case <-f.timer.C:
+		return false
+	}
+}
+
+// countingWriter is a subscriber's connection that sends nothing. It allocates nothing.
+type countingWriter struct{ fan *fanIn }
+
+func (w *countingWriter) WriteRTP(*rtp.Header, []byte) (int, error) {
+	w.fan.one()
+	return 0, nil
+}
+
+func (w *countingWriter) Write([]byte) (int, error) { return 0, errWholePacket }
+
+// mediaWriter wraps the write stream Pion bound a DownTrack to and tells fan of every new media
+// packet written; resends (an old sequence number, or the RTX SSRC) do not count.
+type mediaWriter struct {
+	inner   webrtc.TrackLocalWriter
+	ssrc    uint32
+	fan     *fanIn
+	started bool // owned by the DownTrack's writer goroutine, like last
+	last    uint16
+}
+
+func (w *mediaWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	n, err := w.inner.WriteRTP(h, payload)
+	if err == nil && h.SSRC == w.ssrc && (!w.started || seqBefore(w.last, h.SequenceNumber)) {
+		w.started, w.last = true, h.SequenceNumber
+		w.fan.one()
+	}
+	return n, err
+}
+
+func (w *mediaWriter) Write(b []byte) (int, error) { return w.inner.Write(b) }
+
+// benchPacket is a ~1000-byte VP8 packet (1012-byte payload plus a 20-byte header with one
+// extension, like a browser's), marshalled once; the benchmarks rewrite its sequence number and
+// timestamp in place.
+func benchPacket(keyframe bool) []byte {
+	return append([]byte(nil), newPacketBuilder().build(0, 0, true, vp8Payload(0, keyframe, 1012))...)
+}
+
+// setSeqTS rewrites a marshalled RTP packet's sequence number and timestamp.
+func setSeqTS(pkt []byte, seq uint16, ts uint32) {
+	binary.BigEndian.PutUint16(pkt[2:4], seq)
+	binary.BigEndian.PutUint32(pkt[4:8], ts)
+}
+
+// cpuTime is the user and system time of this process so far.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportPerSubscriberPacket reports wall-clock and CPU time per packet per subscriber.
+func reportPerSubscriberPacket(b *testing.B, n int, cpu time.Duration) {
+	per := float64(b.N * n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/subscriber-packet")
+	b.ReportMetric(float64(cpu.Nanoseconds())/per, "cpu-ns/subscriber-packet")
+}
+
+// BenchmarkForward is our forwarding path in steady state: each iteration forwards one packet and
+// waits until every subscriber's writer has handed it to its (counting) connection. Waiting makes
+// it a latency measure: no two packets are in flight at once, so the writers never batch.
+func BenchmarkForward(b *testing.B) {
+	for _, n := range []int{1, 10, 50, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			up, _ := newTestUpTrack(b, webrtc.RTPCodecTypeVideo, webrtc.MimeTypeVP8)
+			fan := newFanIn()
+			downs := make([]*DownTrack, n)
+			for i := range downs {
+				downs[i] = newTestDownTrack(b, up, 128, &countingWriter{fan: fan}, testBinding{pt: 96, ssrc: uint32(1000 + i)})
+			}
+			key, delta := benchPacket(true), benchPacket(false)
+			var seq uint16
+			var ts uint32
+			forward := func(pkt []byte) {
+				setSeqTS(pkt, seq, ts)
+				seq++
+				ts += 3000
+				fan.arm(n)
+				up.forward(pkt)
+				if !fan.wait(10 * time.Second) {
+					b.Fatal("a subscriber did not get the packet within 10 s")
+				}
+			}
+			// Warm up: the keyframe starts every subscriber, then two turns of the packet cache.
+			forward(key)
+			for i := 0; i < 2*videoCacheSize; i++ {
+				forward(delta)
+			}
+
+			b.ReportAllocs()
+			cpu := cpuTime(b)
+			for b.Loop() {
+				forward(delta)
+			}
+			cpu = cpuTime(b) - cpu
+			reportPerSubscriberPacket(b, n, cpu)
+			for _, d := range downs {
+				if d.stats.dropped.Load() != 0 {
+					b.Fatal("a subscriber dropped packets: the measurement is not of the steady state")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPionTrackLocalStaticRTP is Pion's stock fan-out for comparison: one
+// TrackLocalStaticRTP added to N PeerConnections, each connected over loopback to a peer that
+// reads and discards, all with Pion's default codecs and interceptors, as a stock Pion
+// application would have them. Each iteration is one WriteRTP, which encrypts and sends to every
+// subscriber in turn. 100 subscribers are left out: 200 PeerConnections on a small machine make
+// the numbers noise.
+func BenchmarkPionTrackLocalStaticRTP(b *testing.B) {
+	for _, n := range []int{1, 10, 50} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			api := newStockPionAPI(b)
+			track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
+			if err != nil {
+				b.Fatal(err)
+			}
+			peers := newPionPeers(b)
+			for i := 0; i < n; i++ {
+				peers.connect(api, track, nil)
+			}
+
+			pkt := &rtp.Packet{}
+			if err := pkt.Unmarshal(benchPacket(true)); err != nil {
+				b.Fatal(err)
+			}
+			// Not the publisher's extension: its id means something else on these connections
+			// (here transport-cc, whose interceptor then rejects the packet). Pion's TWCC
+			// interceptor adds its own.
+			pkt.Extension, pkt.Extensions = false, nil
+			var seq uint16
+			var ts uint32
+			write := func() {
+				pkt.SequenceNumber, pkt.Timestamp = seq, ts
+				seq++
+				ts += 3000
+				if err := track.WriteRTP(pkt); err != nil {
+					b.Fatal(err)
+				}
+			}
+			peers.warmUp(n, write)
+			pkt.Payload[1] = 0x01 // deltas from now on
+
+			b.ReportAllocs()
+			cpu := cpuTime(b)
+			for b.Loop() {
+				write()
+			}
+			cpu = cpuTime(b) - cpu
+			reportPerSubscriberPacket(b, n, cpu)
+		})
+	}
+}
+
+// BenchmarkForwardThroughPion is our forwarding path bound to real PeerConnections, so that it
+// includes what BenchmarkPionTrackLocalStaticRTP includes: interceptors, SRTP and the UDP send.
+// Each iteration forwards one packet and waits until every subscriber's writer has handed it to
+// Pion. engine=pion-default sends with the same API as BenchmarkPionTrackLocalStaticRTP;
+// engine=sfu with the server's own (newAPI: no NACK responder, no stats interceptor, AES-128-GCM
+// preferred, one ICE UDP mux). The receiving side is stock Pion in both.
+func BenchmarkForwardThroughPion(b *testing.B) {
+	for _, engine := range []string{"pion-default", "sfu"} {
+		for _, n := range []int{1, 10, 50} {
+			b.Run(fmt.Sprintf("engine=%s/subscribers=%d", engine, n), func(b *testing.B) {
+				benchmarkForwardThroughPion(b, engine, n)
+			})
+		}
+	}
+}
+
+func benchmarkForwardThroughPion(b *testing.B, engine string, n int) {
+	sendAPI := newStockPionAPI(b)
+	if engine == "sfu" {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mux := webrtc.NewICEUDPMux(nil, conn)
+		b.Cleanup(func() { _ = mux.Close() }) // after the PeerConnections close (cleanups run last first)
+		cfg := defaultConfig()
+		cfg.loopback = true
+		if sendAPI, err = newAPI(&cfg, mux, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	up, _ := newTestUpTrack(b, webrtc.RTPCodecTypeVideo, webrtc.MimeTypeVP8)
+	peers := newPionPeers(b)
+	fan := newFanIn()
+	downs := make([]*DownTrack, n)
+	for i := range downs {
+		d := newDownTrack(up, &Participant{id: "sub", log: forwardTestLogger}, 128)
+		up.addDown(d)
+		exited := make(chan struct{})
+		go func() {
+			d.run()
+			close(exited)
+		}()
+		b.Cleanup(func() {
+			up.removeDown(d)
+			d.close()
+			<-exited
+		})
+		peers.connect(sendAPI, d, d.readRTCP)
+		bound := d.bound.Load()
+		if bound == nil {
+			b.Fatal("Pion did not bind the DownTrack")
+		}
+		counted := *bound
+		counted.stream = &mediaWriter{inner: bound.stream, ssrc: bound.ssrc, fan: fan}
+		d.bound.Store(&counted)
+		downs[i] = d
+	}
+
+	key, delta := benchPacket(true), benchPacket(false)
+	var seq uint16
+	var ts uint32
+	// forward forwards one packet to all, and reports whether every queue took it.
+	forward := func(pkt []byte) bool {
+		setSeqTS(pkt, seq, ts)
+		seq++
+		ts += 3000
+		fan.arm(n)
+		up.forward(pkt)
+		for _, d := range downs {
+			if d.overflow.Load() {
+				return false
+			}
+		}
+		return true
+	}
+	// quiesce waits until no writer has had anything to do for 20 ms.
+	quiesce := func() {
+		last := make([]uint64, n)
+		for quiet := 0; quiet < 20; quiet++ {
+			for i, d := range downs {
+				if p := d.stats.packets.Load() + d.stats.resent.Load(); p != last[i] || len(d.queue) > 0 {
+					last[i], quiet = p, 0
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// A queue overflows when resend requests from a NACK storm fill it (receivers that the CPU
+	// starves lose packets on loopback); the writer then skips to the next keyframe. resync gives
+	// it one, outside the timed region and the CPU count.
+	var drops int
+	var resyncCPU time.Duration
+	resync := func() {
+		b.StopTimer()
+		start := cpuTime(b)
+		drops++
+		for try := 0; ; try++ {
+			quiesce()
+			if forward(key) && fan.wait(5*time.Second) {
+				break
+			}
+			if try == 30 {
+				b.Fatal("the subscribers did not resume at a keyframe in 30 tries")
+			}
+			time.Sleep(100 * time.Millisecond) // let the NACK storm pass
+		}
+		resyncCPU += cpuTime(b) - start
+		b.StartTimer()
+	}
+	step := func(pkt []byte) {
+		if !forward(pkt) {
+			resync()
+			return
+		}
+		if !fan.wait(10 * time.Second) {
+			b.Fatal("a subscriber did not get the packet within 10 s")
+		}
+	}
+
+	// Until every subscriber receives, keyframes: a DownTrack starts at one, and a write fails
+	// until the connection's SRTP is ready.
+	peers.warmUp(n, func() { forward(key) })
+	quiesce()
+	step(key)
+	for i := 0; i < 300; i++ {
+		step(delta)
+	}
+	drops, resyncCPU = 0, 0
+	resent := make([]uint64, n)
+	for i, d := range downs {
+		resent[i] = d.stats.resent.Load()
+	}
+
+	b.ReportAllocs()
+	cpu := cpuTime(b)
+	for b.Loop() {
+		step(delta)
+	}
+	cpu = cpuTime(b) - cpu - resyncCPU
+	reportPerSubscriberPacket(b, n, cpu)
+	var total uint64
+	for i, d := range downs {
+		total += d.stats.resent.Load() - resent[i]
+	}
+	b.ReportMetric(float64(total)/float64(b.N*n), "resends/subscriber-packet")
+	b.ReportMetric(float64(drops), "drops")
+}
+
+// newStockPionAPI is a webrtc.API as a stock Pion application makes it, restricted to loopback.
+func newStockPionAPI(tb testing.TB) *webrtc.API {
+	tb.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		tb.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		tb.Fatal(err)
+	}
+	s := webrtc.SettingEngine{}
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))
+}
+
+// pionPeers is a set of connected PeerConnections: in this process the sending sides, each the
+// SFU's connection to one subscriber; in a child process (TestBenchReceiverProcess) the
+// receiving sides, the subscribers, which read and discard.
+type pionPeers struct {
+	tb       testing.TB
+	pcs      []*webrtc.PeerConnection
+	wg       sync.WaitGroup // the RTCP readers started here, plus one until cleanup
+	received atomic.Int32   // receiving sides that got media
+
+	child   *exec.Cmd
+	offers  io.WriteCloser
+	mu      sync.Mutex
+	answers map[int]chan string
+}
+
+const benchReceiverEnv = "SFU_BENCH_RECEIVER"
+
+func newPionPeers(tb testing.TB) *pionPeers {
+	tb.Helper()
+	p := &pionPeers{tb: tb, answers: map[int]chan string{}}
+	p.wg.Add(1)
+	p.child = exec.Command(os.Args[0], "-test.run=^TestBenchReceiverProcess$", "-test.count=1", "-test.timeout=0")
+	p.child.Env = append(os.Environ(), benchReceiverEnv+"=1")
+	p.child.Stderr = os.Stderr
+	var err error
+	if p.offers, err = p.child.StdinPipe(); err != nil {
+		tb.Fatal(err)
+	}
+	out, err := p.child.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.child.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			switch {
+			case len(f) == 2 && f[0] == "media":
+				p.received.Add(1)
+			case len(f) == 3 && f[0] == "answer":
+				i, _ := strconv.Atoi(f[1])
+				p.mu.Lock()
+				ch := p.answers[i]
+				p.mu.Unlock()
+				if ch != nil {
+					ch <- f[2]
+				}
+			}
+		}
+	}()
+	tb.Cleanup(func() {
+		for _, pc := range p.pcs {
+			if err := pc.Close(); err != nil {
+				tb.Errorf("close: %v", err)
+			}
+		}
+		p.wg.Done()
+		p.wg.Wait()
+		_ = p.offers.Close() // the child closes its PeerConnections and exits
+		exited := make(chan error, 1)
+		go func() { exited <- p.child.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				tb.Errorf("receiver process: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			tb.Errorf("receiver process did not exit within 10 s")
+			_ = p.child.Process.Kill()
+			<-exited
+		}
+		<-readerDone
+	})
+	return p
+}
+
+// connect adds track to a new PeerConnection of sendAPI and connects it to a new receiving one
+// in the child process. readRTCP reads the sender's RTCP until it fails; nil reads and discards.
+func (p *pionPeers) connect(sendAPI *webrtc.API, track webrtc.TrackLocal, readRTCP func(*webrtc.RTPSender)) {
+	tb := p.tb
+	tb.Helper()
+	send, err := sendAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.pcs = append(p.pcs, send)
+	sender, err := send.AddTrack(track)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if readRTCP == nil {
+		readRTCP = discardRTCP
+	}
+	p.wg.Add(1)
+	go func() { // without an RTCP reader the sender's interceptors never see NACKs and reports
+		defer p.wg.Done()
+		readRTCP(sender)
+	}()
+	connected := make(chan struct{})
+	var once sync.Once
+	send.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+
+	offer, err := send.CreateOffer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(send)
+	if err := send.SetLocalDescription(offer); err != nil {
+		tb.Fatal(err)
+	}
+	<-gathered
+	idx := len(p.pcs) - 1
+	ch := make(chan string, 1)
+	p.mu.Lock()
+	p.answers[idx] = ch
+	p.mu.Unlock()
+	if _, err := fmt.Fprintf(p.offers, "offer %d %s\n", idx, encodeSDP(tb, *send.LocalDescription())); err != nil {
+		tb.Fatal(err)
+	}
+	var answer string
+	select {
+	case answer = <-ch:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("no answer from the receiver process within 10 s")
+	}
+	if err := send.SetRemoteDescription(decodeSDP(tb, answer)); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("PeerConnection did not connect within 10 s")
+	}
+}
+
+func discardRTCP(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func encodeSDP(tb testing.TB, sd webrtc.SessionDescription) string {
+	j, err := json.Marshal(sd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(j)
+}
+
+func decodeSDP(tb testing.TB, s string) webrtc.SessionDescription {
+	var sd webrtc.SessionDescription
+	j, err := base64.StdEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(j, &sd)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sd
+}
+
+// warmUp writes until all n receiving sides got media (SRTP keys are in place on both ends), then
+// a hundred packets more.
+func (p *pionPeers) warmUp(n int, write func()) {
+	p.tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for int(p.received.Load()) < n {
+		if time.Now().After(deadline) {
+			p.tb.Fatalf("%d of %d subscribers received media within 10 s", p.received.Load(), n)
+		}
+		write()
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Paced: a burst would overflow the receivers' socket buffers, and the NACKs and resends
+	// that follow would run on into the timed loop.
+	for i := 0; i < 100; i++ {
+		write()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBenchReceiverProcess is not a test: it is the receiving side of the Pion benchmarks, which
+// run it as a child process so that its work does not count as the sender's. It reads lines
+// "offer <i> <sdp>" on stdin and answers "answer <i> <sdp>" on stdout, then "media <i>" once
+// that peer has received a packet. It ends when stdin closes.
+func TestBenchReceiverProcess(t *testing.T) {
+	if os.Getenv(benchReceiverEnv) != "1" {
+		t.Skip("the receiving side of the Pion benchmarks; runs only as their child process")
+	}
+	api := newStockPionAPI(t)
+	var mu sync.Mutex // one line at a time on stdout
+	say := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Printf(format+"\n", args...)
+		mu.Unlock()
+	}
+	var pcs []*webrtc.PeerConnection
+	var wg sync.WaitGroup
+	wg.Add(1) // until the PeerConnections are closed: OnTrack may Add meanwhile
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) != 3 || f[0] != "offer" {
+			t.Fatalf("receiver process: unexpected line %q", in.Text())
+		}
+		idx := f[1]
+		pc, err := api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcs = append(pcs, pc)
+		pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			wg.Add(1)
+			defer wg.Done()
+			buf := make([]byte, 1500)
+			for first := true; ; first = false {
+				if _, _, err := remote.Read(buf); err != nil {
+					return
+				}
+				if first {
+					say("media %s", idx)
+				}
+			}
+		})
+		if err := pc.SetRemoteDescription(decodeSDP(t, f[2])); err != nil {
+			t.Fatal(err)
+		}
+		answer, err := pc.CreateAnswer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gathered := webrtc.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(answer); err != nil {
+			t.Fatal(err)
+		}
+		<-gathered
+		say("answer %s %s", idx, encodeSDP(t, *pc.LocalDescription()))
+	}
+	for _, pc := range pcs {
+		_ = pc.Close()
+	}
+	wg.Done()
+	wg.Wait()
+}
