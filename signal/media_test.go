@@ -127,15 +127,20 @@ func TestPLIBurstIsCoalesced(t *testing.T) {
 		if err := sub.PC.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(r.track.SSRC())}}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(9 * time.Millisecond)
+		time.Sleep(7 * time.Millisecond)
 	}
-	if time.Since(start) > 600*time.Millisecond {
-		t.Logf("the burst took %v (machine busy)", time.Since(start))
-	}
+	burst := time.Since(start)
 	time.Sleep(700 * time.Millisecond)
 	got := alice.video.plis.Load() - before
-	if got < 1 || got > 2 {
-		t.Fatalf("50 PLIs from subscribers reached the publisher %d times; want 1 or 2", got)
+	// One request at once and one when the 500 ms interval ends; a busy machine that stretched
+	// the burst over more intervals allows one more for each.
+	allowed := int32(2)
+	if burst > 500*time.Millisecond {
+		allowed = 1 + int32((burst+500*time.Millisecond-1)/(500*time.Millisecond))
+		t.Logf("the burst took %v (machine busy): up to %d requests allowed", burst, allowed)
+	}
+	if got < 1 || got > allowed {
+		t.Fatalf("50 PLIs from subscribers within %v reached the publisher %d times; want 1 to %d", burst, got, allowed)
 	}
 }
 
