@@ -11,6 +11,7 @@ type Room struct {
 	mu           sync.Mutex
 	participants []*Participant // in joining order
 	closed       bool           // removed from the server; a join must make a new room
+	speaker      speakerState
 }
 
 // Name is the room's name.
@@ -40,6 +41,9 @@ func (r *Room) add(p *Participant) bool {
 		others[i] = o.info()
 	}
 	p.sig.Joined(p.info(), others)
+	if r.speaker.current != "" {
+		p.sig.ActiveSpeaker(r.speaker.current)
+	}
 	for _, o := range r.participants {
 		o.sig.ParticipantJoined(p.info())
 		for _, up := range o.published {
@@ -68,8 +72,12 @@ func (r *Room) leave(p *Participant) {
 		d.close()
 		r.server.totals.retireDown(&d.stats)
 	}
+	wasSpeaker := r.speaker.forget(p.id)
 	for _, o := range r.participants {
 		o.sig.ParticipantLeft(p.id)
+		if wasSpeaker {
+			o.sig.ActiveSpeaker("")
+		}
 	}
 	empty := len(r.participants) == 0
 	r.mu.Unlock()

@@ -12,7 +12,9 @@ type rtpInfo struct {
 	payloadType  uint8
 	marker       bool
 	payloadStart int
-	payloadEnd   int // after padding is removed
+	payloadEnd   int    // after padding is removed
+	extProfile   uint16 // 0xBEDE (one-byte elements), 0x100x (two-byte), or 0: no extension
+	extStart     int    // the extension's elements: pkt[extStart:payloadStart]
 }
 
 // parseRTP reads an RTP packet's fixed header, skips CSRCs and the extension, and strips padding.
@@ -33,6 +35,8 @@ func parseRTP(b []byte) (rtpInfo, bool) {
 		if len(b) < off+4 {
 			return rtpInfo{}, false
 		}
+		p.extProfile = binary.BigEndian.Uint16(b[off : off+2])
+		p.extStart = off + 4
 		off += 4 + 4*int(binary.BigEndian.Uint16(b[off+2:off+4]))
 	}
 	end := len(b)
@@ -53,4 +57,45 @@ func parseRTP(b []byte) (rtpInfo, bool) {
 // seqBefore reports whether sequence number a comes before b, allowing for wrap-around.
 func seqBefore(a, b uint16) bool {
 	return a != b && b-a < 0x8000
+}
+
+// headerExtension returns the data of header extension element id (RFC 8285), or false.
+func headerExtension(pkt []byte, h *rtpInfo, id uint8) ([]byte, bool) {
+	if id == 0 || h.extStart == 0 || h.payloadStart > len(pkt) {
+		return nil, false
+	}
+	b := pkt[h.extStart:h.payloadStart]
+	switch {
+	case h.extProfile == 0xBEDE: // one-byte header: ID (4 bits) and length - 1 (4 bits)
+		for i := 0; i < len(b); {
+			eid, n := b[i]>>4, int(b[i]&0x0f)+1
+			if eid == 0 { // padding
+				i++
+				continue
+			}
+			if eid == 15 || i+1+n > len(b) {
+				return nil, false
+			}
+			if eid == id {
+				return b[i+1 : i+1+n], true
+			}
+			i += 1 + n
+		}
+	case h.extProfile&0xfff0 == 0x1000: // two-byte header: ID byte and length byte
+		for i := 0; i+1 < len(b); {
+			eid, n := b[i], int(b[i+1])
+			if eid == 0 {
+				i++
+				continue
+			}
+			if i+2+n > len(b) {
+				return nil, false
+			}
+			if eid == id {
+				return b[i+2 : i+2+n], true
+			}
+			i += 2 + n
+		}
+	}
+	return nil, false
 }

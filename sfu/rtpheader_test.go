@@ -65,5 +65,38 @@ func FuzzParseRTP(f *testing.F) {
 		if n, err := h.Unmarshal(b); err == nil && n != p.payloadStart {
 			t.Fatalf("payload starts at %d, Pion says %d", p.payloadStart, n)
 		}
+		for id := uint8(1); id < 16; id++ {
+			if v, ok := headerExtension(b, &p, id); ok && (len(v) == 0 || len(v) > len(b)) {
+				t.Fatalf("extension %d: %d bytes", id, len(v))
+			}
+		}
 	})
+}
+
+func TestHeaderExtension(t *testing.T) {
+	for _, twoByte := range []bool{false, true} {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: 1}, Payload: []byte{9, 9}}
+		if twoByte {
+			p.Header.Extension, p.Header.ExtensionProfile = true, 0x1000
+		}
+		_ = p.Header.SetExtension(1, []byte{0xaa, 0xbb})
+		_ = p.Header.SetExtension(5, []byte{0x80 | 42})
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, ok := parseRTP(b)
+		if !ok {
+			t.Fatal("not parsed")
+		}
+		if v, ok := headerExtension(b, &h, 5); !ok || len(v) != 1 || v[0] != 0x80|42 {
+			t.Errorf("two-byte=%v: extension 5 = %v %v", twoByte, v, ok)
+		}
+		if v, ok := headerExtension(b, &h, 1); !ok || string(v) != "\xaa\xbb" {
+			t.Errorf("two-byte=%v: extension 1 = %v %v", twoByte, v, ok)
+		}
+		if _, ok := headerExtension(b, &h, 7); ok {
+			t.Errorf("two-byte=%v: found an extension that is not there", twoByte)
+		}
+	}
 }

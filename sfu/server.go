@@ -27,6 +27,9 @@ type Server struct {
 
 	totals totals
 
+	stopSpeakers chan struct{}
+	speakerDone  chan struct{}
+
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
@@ -62,7 +65,10 @@ func New(opts ...Option) (*Server, error) {
 		}
 		return nil, err
 	}
-	return &Server{cfg: cfg, api: api, conn: conn, mux: mux, tcp: tcp, rooms: map[string]*Room{}}, nil
+	s := &Server{cfg: cfg, api: api, conn: conn, mux: mux, tcp: tcp, rooms: map[string]*Room{},
+		stopSpeakers: make(chan struct{}), speakerDone: make(chan struct{})}
+	go s.speakerLoop()
+	return s, nil
 }
 
 // UDPAddr is the address the media port is bound to.
@@ -164,6 +170,8 @@ func (s *Server) Close() error {
 		}()
 	}
 	wg.Wait()
+	close(s.stopSpeakers)
+	<-s.speakerDone
 	errs := []error{s.mux.Close(), s.conn.Close()}
 	if s.tcp != nil {
 		errs = append(errs, s.tcp.Close())

@@ -24,6 +24,8 @@ type Signaller interface {
 	Offer(sdp string)
 	Answer(sdp string)
 	Candidate(webrtc.ICECandidateInit)
+	// ActiveSpeaker names the participant who speaks now ("" when that one has left).
+	ActiveSpeaker(id string)
 	// Closed says the core ended the participant on its own (its connection failed, the server
 	// is closing); err says why. It is not called after the client's own Close.
 	Closed(err error)

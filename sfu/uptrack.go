@@ -35,6 +35,9 @@ type UpTrack struct {
 	log       *slog.Logger
 	stats     trackCounters // packets, bytes in; plis = keyframe requests sent
 
+	audioLevelID uint8      // the publisher's id of the audio level extension, or 0
+	level        levelMeter // loudness of the packets since the last speaker tick
+
 	downs atomic.Pointer[[]*DownTrack] // copy on write; read once per packet without a lock
 	mu    sync.Mutex                   // serialises changes to downs
 }
@@ -58,6 +61,13 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, receiver *webrtc.RTP
 		size = videoCacheSize
 	}
 	up.cache = packetcache.New(size)
+	if up.kind == webrtc.RTPCodecTypeAudio {
+		for _, e := range receiver.GetParameters().HeaderExtensions {
+			if e.URI == audioLevelURI {
+				up.audioLevelID = uint8(e.ID)
+			}
+		}
+	}
 	up.keyframes = newKeyframeRequester(p.server.cfg.keyframeEvery, up.sendPLI)
 	up.downs.Store(&[]*DownTrack{})
 	return up
@@ -96,6 +106,11 @@ func (up *UpTrack) forward(pkt []byte) {
 	if up.kind == webrtc.RTPCodecTypeVideo && up.codecKind.KeyframeStart(payload) {
 		meta.Keyframe = true
 		up.keyframes.keyframeArrived()
+	}
+	if up.audioLevelID != 0 {
+		if v, ok := headerExtension(pkt, &h, up.audioLevelID); ok && len(v) >= 1 {
+			up.level.add(v[0])
+		}
 	}
 	if !up.cache.Store(meta, payload) {
 		return

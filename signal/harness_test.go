@@ -90,6 +90,8 @@ type synthTrack struct {
 	mime  string
 
 	wantKeyframe atomic.Bool
+	levelID      atomic.Uint32 // negotiated id of the audio level extension; 0 sends none
+	level        atomic.Uint32 // the audio level sent, in -dBov (127: silence)
 	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss); guarded by mu
 
 	mu   sync.Mutex
@@ -186,7 +188,11 @@ func (s *synthTrack) run(ctx context.Context) {
 		skip := s.skip
 		s.mu.Unlock()
 		if skip == nil || !skip(seq) {
-			_ = s.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: true}, Payload: p})
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: true}, Payload: p}
+			if id := s.levelID.Load(); id != 0 {
+				_ = pkt.Header.SetExtension(uint8(id), []byte{uint8(s.level.Load())})
+			}
+			_ = s.WriteRTP(pkt)
 		}
 		seq++
 		ts += step
@@ -347,6 +353,17 @@ func join(t *testing.T, ts *testServer, room, name string, publish bool) *member
 	}
 	m.Client = c
 	if publish {
+		m.audio.level.Store(127)
+		for _, s := range c.Senders() {
+			if s.Track() != webrtc.TrackLocal(m.audio) {
+				continue
+			}
+			for _, e := range s.GetParameters().HeaderExtensions {
+				if e.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" {
+					m.audio.levelID.Store(uint32(e.ID))
+				}
+			}
+		}
 		mctx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		for _, tr := range []*synthTrack{m.video, m.audio} {

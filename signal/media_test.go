@@ -176,3 +176,39 @@ func TestStalledSubscriberDoesNotSlowOthers(t *testing.T) {
 		t.Fatalf("bob received %d video packets in 2 s while carol stalled; want about 60", got)
 	}
 }
+
+func TestActiveSpeaker(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "speak", "alice", true)
+	bob := join(t, ts, "speak", "bob", true)
+	carol := join(t, ts, "speak", "carol", false)
+	checkMedia(t, carol, alice)
+	if alice.audio.levelID.Load() == 0 {
+		t.Fatal("the audio level extension was not negotiated")
+	}
+	speakerIs := func(who *member) {
+		t.Helper()
+		for _, m := range []*member{alice, bob, carol} {
+			deadline := time.After(5 * time.Second)
+			for done := false; !done; {
+				select {
+				case e := <-m.Events:
+					done = e.Type == "activeSpeaker" && e.ID == who.ID
+				case <-deadline:
+					t.Fatalf("%s was not told that %s speaks", m.name, who.name)
+				}
+			}
+		}
+	}
+	alice.audio.level.Store(25) // -25 dBov: talking
+	speakerIs(alice)
+	alice.audio.level.Store(127)
+	bob.audio.level.Store(30)
+	speakerIs(bob)
+	// A late joiner learns who speaks.
+	dave := join(t, ts, "speak", "dave", false)
+	speakerIs2 := waitEvent(t, dave, "activeSpeaker", 2*time.Second)
+	if speakerIs2.ID != bob.ID {
+		t.Fatalf("dave was told %q speaks, want bob", speakerIs2.ID)
+	}
+}

@@ -24,6 +24,7 @@ const (
 	TypeParticipantLeft    = "participantLeft"    // id
 	TypeParticipantUpdated = "participantUpdated" // participant
 	TypeError              = "error"              // code, message
+	TypeActiveSpeaker      = "activeSpeaker"      // id: who speaks now ("" when that one left)
 	TypeDraining           = "draining"           // message, graceSeconds: the server is going down; calls end within grace
 )
 

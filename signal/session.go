@@ -317,6 +317,10 @@ func (s *session) ParticipantUpdated(p sfu.ParticipantInfo) {
 	s.send(&Message{Type: TypeParticipantUpdated, Participant: &pp})
 }
 
+func (s *session) ActiveSpeaker(id string) {
+	s.send(&Message{Type: TypeActiveSpeaker, ID: id})
+}
+
 func (s *session) Offer(sdp string)  { s.send(&Message{Type: TypeOffer, SDP: sdp}) }
 func (s *session) Answer(sdp string) { s.send(&Message{Type: TypeAnswer, SDP: sdp}) }
 

@@ -39,6 +39,28 @@ func TestThreePersonCall(t *testing.T) {
 			}
 		}
 		checkPlaying(t, members)
+		// The fake microphones beep: the server names an active speaker, and every client
+		// outlines the same participant's tile, and makes it larger.
+		err := eventually(10*time.Second, 200*time.Millisecond, func() error {
+			var first string
+			for _, m := range members {
+				id, err := eval[string](m.browser, `document.querySelector('.tile.speaking')?.dataset.participantId ?? ''`)
+				if err != nil {
+					return err
+				}
+				if id == "" || (first != "" && id != first) {
+					return fmt.Errorf("%s shows speaker %q, another client %q", m.name, id, first)
+				}
+				first = id
+				if featured, err := eval[bool](m.browser, `document.querySelector('#grid').hasAttribute('data-featured')`); err != nil || !featured {
+					return fmt.Errorf("%s does not feature the speaker's tile (%v)", m.name, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("active speaker: %v", err)
+		}
 		if !t.Failed() {
 			saveCallScreenshot(t, alice)
 		}

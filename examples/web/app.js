@@ -51,6 +51,7 @@ const call = {
   session: null,
   attempt: 0,
   reconnectTimer: 0,
+  speaker: '', // the participant id the server last named as the active speaker
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -156,6 +157,7 @@ async function handle(session, message) {
     case 'participantJoined': return addParticipant(message.participant);
     case 'participantUpdated': return addParticipant(message.participant);
     case 'participantLeft': return removeParticipant(message.id);
+    case 'activeSpeaker': return showSpeaker(message.id ?? '');
     case 'offer': return onRemoteOffer(session, message.sdp);
     case 'answer': return onRemoteAnswer(session, message.sdp);
     case 'candidate': return onRemoteCandidate(session, message.candidate);
@@ -609,6 +611,7 @@ function showLocalTile(id) {
 function createTile(id, { local = false } = {}) {
   const tile = $('#tile-template').content.firstElementChild.cloneNode(true);
   tile.dataset.participantId = id;
+  tile.classList.toggle('speaking', call.speaker !== '' && call.speaker === id);
   if (local) {
     tile.dataset.local = 'true';
     $('#grid').prepend(tile);
@@ -645,12 +648,26 @@ function renderHasVideo(tile, stream) {
   tile.classList.toggle('no-video', !stream || stream.getVideoTracks().length === 0);
 }
 
+// showSpeaker highlights the tile of the participant the server says is speaking (our own tile
+// too: people like to see that they are heard) and, from three tiles on, makes it larger.
+function showSpeaker(id) {
+  call.speaker = id;
+  for (const tile of document.querySelectorAll('.tile')) {
+    tile.classList.toggle('speaking', id !== '' && tile.dataset.participantId === id);
+  }
+  layoutGrid();
+}
+
 // layoutGrid sizes the grid for its tiles: ceil(sqrt(n)) columns and as many rows as needed.
+// From three tiles on, the active speaker's tile takes two columns and two rows.
 function layoutGrid() {
   const grid = $('#grid');
   const count = grid.children.length;
-  const columns = Math.max(1, Math.ceil(Math.sqrt(count)));
-  const rows = Math.max(1, Math.ceil(count / columns));
+  const featured = count >= 3 && grid.querySelector('.tile.speaking') !== null;
+  grid.toggleAttribute('data-featured', featured);
+  const cells = count + (featured ? 3 : 0);
+  const columns = Math.max(1, Math.ceil(Math.sqrt(cells)));
+  const rows = Math.max(1, Math.ceil(cells / columns));
   grid.style.setProperty('--columns', columns);
   grid.style.setProperty('--rows', rows);
   grid.dataset.count = String(count);

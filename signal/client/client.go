@@ -95,6 +95,10 @@ func LoopbackAPI() (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, err
 	}
+	// Like a browser, send the audio level of each audio packet (RFC 6464).
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: "urn:ietf:params:rtp-hdrext:ssrc-audio-level"}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
 	// Like a browser, number outgoing packets for transport-wide congestion control, so the
 	// server's TWCC feedback has something to report on.
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
