@@ -90,8 +90,8 @@ type synthTrack struct {
 	mime  string
 
 	wantKeyframe atomic.Bool
-	levelID      atomic.Uint32 // negotiated id of the audio level extension; 0 sends none
-	level        atomic.Uint32 // the audio level sent, in -dBov (127: silence)
+	levelID      atomic.Uint32         // negotiated id of the audio level extension; 0 sends none
+	level        atomic.Uint32         // the audio level sent, in -dBov (127: silence)
 	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss); guarded by mu
 
 	mu   sync.Mutex
