@@ -159,3 +159,45 @@ func TestBadInputIsAnsweredAndHarmsNoOne(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinTimeout(t *testing.T) {
+	ts := startServerWith(t, []signal.Option{signal.WithJoinTimeout(300 * time.Millisecond)})
+	c := dialRaw(t, ts)
+	start := time.Now()
+	c.expectError(signal.CodeJoinTimeout)
+	c.expectClose(websocket.StatusPolicyViolation)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed after %v; the join timeout is 300 ms", d)
+	}
+	// A client that joins in time is not touched by the timer.
+	alice := join(t, ts, "t", "alice", true)
+	time.Sleep(600 * time.Millisecond)
+	select {
+	case <-alice.Done():
+		t.Fatal("a joined client was closed by the join timeout")
+	default:
+	}
+}
+
+func TestMessageFloodIsLimited(t *testing.T) {
+	ts := startServerWith(t, []signal.Option{signal.WithMessageRate(20, 10)})
+	alice := join(t, ts, "flood", "alice", true)
+	bob := join(t, ts, "flood", "bob", false)
+	video := videoFrom(t, bob, alice)
+	c := dialRaw(t, ts)
+	c.send(`{"type":"join","room":"flood","name":"mallory"}`)
+	c.expect(signal.TypeJoined)
+	for i := 0; i < 200; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.conn.Write(ctx, websocket.MessageText, []byte(`{"type":"mute","audioMuted":true}`))
+		cancel()
+		if err != nil {
+			break // closed by the server
+		}
+	}
+	c.expectError(signal.CodeRateLimited)
+	c.expectClose(websocket.StatusPolicyViolation)
+	before := video.packets.Load()
+	waitFor(t, 3*time.Second, "bob's video to keep flowing", func() bool { return video.packets.Load() > before+30 })
+	waitFor(t, 5*time.Second, "mallory to be gone", func() bool { return len(ts.sfu.Room("flood").Participants()) == 2 })
+}

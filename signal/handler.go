@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/sfu-project/sfu/sfu"
 )
@@ -22,6 +23,9 @@ type Handler struct {
 	pingEvery      time.Duration
 	writeTimeout   time.Duration
 	originPatterns []string
+	joinTimeout    time.Duration
+	messageRate    rate.Limit
+	messageBurst   int
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -50,6 +54,19 @@ func WithPingInterval(d time.Duration) Option { return func(h *Handler) { h.ping
 // server's own origin (see websocket.AcceptOptions.OriginPatterns).
 func WithOriginPatterns(p ...string) Option { return func(h *Handler) { h.originPatterns = p } }
 
+// WithJoinTimeout sets how long a new connection may take to send "join" (default 10 s).
+func WithJoinTimeout(d time.Duration) Option { return func(h *Handler) { h.joinTimeout = d } }
+
+// WithMessageRate limits the messages one connection may send: perSecond on average, in bursts
+// of up to burst (defaults 50 and 100). A message over the limit is dropped with an error;
+// a client that keeps flooding (maxRateDrops dropped messages) is disconnected.
+func WithMessageRate(perSecond float64, burst int) Option {
+	return func(h *Handler) { h.messageRate, h.messageBurst = rate.Limit(perSecond), burst }
+}
+
+// maxRateDrops is how many over-the-limit messages a connection may send before it is closed.
+const maxRateDrops = 20
+
 // NewHandler returns a Handler that joins clients to rooms of s.
 func NewHandler(s *sfu.Server, opts ...Option) *Handler {
 	h := &Handler{
@@ -58,6 +75,9 @@ func NewHandler(s *sfu.Server, opts ...Option) *Handler {
 		maxMessage:   64 << 10,
 		pingEvery:    5 * time.Second,
 		writeTimeout: 5 * time.Second,
+		joinTimeout:  10 * time.Second,
+		messageRate:  50,
+		messageBurst: 100,
 		sessions:     map[*session]struct{}{},
 	}
 	for _, o := range opts {

@@ -33,6 +33,12 @@ type testServer struct {
 
 func startServer(t *testing.T, opts ...sfu.Option) *testServer {
 	t.Helper()
+	return startServerWith(t, nil, opts...)
+}
+
+// startServerWith also gives the signaling handler options.
+func startServerWith(t *testing.T, sigOpts []signal.Option, opts ...sfu.Option) *testServer {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		level := slog.LevelInfo
@@ -46,7 +52,7 @@ func startServer(t *testing.T, opts ...sfu.Option) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := signal.NewHandler(s, signal.WithLogger(log))
+	h := signal.NewHandler(s, append([]signal.Option{signal.WithLogger(log)}, sigOpts...)...)
 	hs := httptest.NewServer(h)
 	ts := &testServer{sfu: s, sig: h, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
 	t.Cleanup(ts.close)

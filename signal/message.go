@@ -77,4 +77,6 @@ const (
 	CodeSlowConsumer   = "slow_consumer"   // the client did not read its messages; socket closed
 	CodeNegotiation    = "negotiation"     // renegotiation failed; the session is closed
 	CodeConnectionLost = "connection_lost" // ICE or DTLS failed; the session is closed
+	CodeJoinTimeout    = "join_timeout"    // no "join" within the join timeout; socket closed (1008)
+	CodeRateLimited    = "rate_limited"    // too many messages: this one was dropped; a flood is closed (1008)
 )

@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/sfu-project/sfu/sfu"
 )
@@ -39,6 +41,10 @@ type session struct {
 	code      websocket.StatusCode
 	reason    string
 
+	joined  atomic.Bool   // set once join succeeded; read by the join timer
+	limiter *rate.Limiter // messages per second from the client
+	drops   int           // messages dropped by the limiter; owned by the read goroutine
+
 	// Owned by the read goroutine.
 	p          *sfu.Participant
 	room       string
@@ -54,6 +60,7 @@ func newSession(h *Handler, conn *websocket.Conn, remote string) *session {
 		log:     h.log.With("remote", remote),
 		out:     make(chan []byte, outQueue),
 		closing: make(chan struct{}),
+		limiter: rate.NewLimiter(h.messageRate, h.messageBurst),
 	}
 }
 
@@ -63,6 +70,13 @@ func (s *session) run() {
 		defer close(writerDone)
 		s.runWriter()
 	}()
+	joinTimer := time.AfterFunc(s.h.joinTimeout, func() {
+		if !s.joined.Load() {
+			s.sendError(CodeJoinTimeout, "send \"join\" within "+s.h.joinTimeout.String())
+			s.closeWith(websocket.StatusPolicyViolation, "join timeout")
+		}
+	})
+	defer joinTimer.Stop()
 	pingDone := make(chan struct{})
 	go func() {
 		defer close(pingDone)
@@ -93,6 +107,16 @@ func (s *session) readLoop() (reason string) {
 			s.sendError(CodeTooBig, "messages are limited to "+itoa(s.h.maxMessage)+" bytes")
 			s.closeWith(websocket.StatusMessageTooBig, "message too big")
 			return "message too big"
+		}
+		if !s.limiter.Allow() {
+			s.drops++
+			if s.drops >= maxRateDrops {
+				s.sendError(CodeRateLimited, "too many messages; closing")
+				s.closeWith(websocket.StatusPolicyViolation, "rate limit")
+				return "message flood"
+			}
+			s.sendError(CodeRateLimited, "too many messages: this one was dropped")
+			continue
 		}
 		if typ != websocket.MessageText {
 			s.sendError(CodeBadJSON, "messages are JSON text, not binary")
@@ -199,6 +223,7 @@ func (s *session) join(m *Message) bool {
 		return false
 	}
 	s.p = p
+	s.joined.Store(true)
 	s.log = s.log.With("room", m.Room, "participant", p.ID())
 	return true
 }

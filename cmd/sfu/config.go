@@ -37,6 +37,8 @@ type config struct {
 	keyframe    time.Duration
 	queueLen    int
 	maxMessage  int
+	messageRate float64
+	joinTimeout time.Duration
 	drainGrace  time.Duration
 	shutdownMax time.Duration
 
@@ -64,6 +66,8 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.keyframe, "keyframe-interval", 500*time.Millisecond, "least time between keyframe requests to one published track")
 	fs.IntVar(&c.queueLen, "queue-length", 128, "packets that may wait for one subscriber's track before video drops to the next keyframe")
 	fs.IntVar(&c.maxMessage, "max-message", 64<<10, "largest signaling message a client may send, in bytes")
+	fs.Float64Var(&c.messageRate, "message-rate", 50, "signaling messages per second a client may send on average (bursts of twice that)")
+	fs.DurationVar(&c.joinTimeout, "join-timeout", 10*time.Second, "how long a new WebSocket may take to send its join")
 	fs.DurationVar(&c.drainGrace, "drain-grace", 30*time.Second, "on SIGTERM, how long calls may go on before the server closes them")
 	fs.DurationVar(&c.shutdownMax, "shutdown-timeout", 10*time.Second, "how long closing may take after the grace period")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -222,6 +226,9 @@ func (c *config) validate() error {
 	}
 	if c.maxMessage < 1024 {
 		return bad("-max-message must be at least 1024 bytes")
+	}
+	if c.messageRate <= 0 || c.joinTimeout <= 0 {
+		return bad("-message-rate and -join-timeout must be positive")
 	}
 	if c.drainGrace < 0 || c.shutdownMax <= 0 {
 		return bad("-drain-grace must not be negative and -shutdown-timeout must be positive")
