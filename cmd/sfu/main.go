@@ -21,10 +21,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts the drain; a second one ends the process at once. Both come
+	// through one buffered channel, so a second signal is never lost in between.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		<-ctx.Done()
-		stop() // from now on a second signal kills the process at once
+		<-signals
+		cancel()
+		<-signals
+		fmt.Fprintln(os.Stderr, "sfu: second signal: exiting now")
+		os.Exit(1)
 	}()
 	err := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr})
 	switch {
