@@ -100,12 +100,13 @@ type synthTrack struct {
 	level        atomic.Uint32         // the audio level sent, in -dBov (127: silence)
 	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss); guarded by mu
 
-	mu   sync.Mutex
-	sent map[string]bool
-	plis atomic.Int32
-	rrs  atomic.Int32 // receiver reports from the server
-	twcc atomic.Int32 // transport-wide congestion control feedback from the server
-	nack chan uint16
+	mu      sync.Mutex
+	sent    map[string]bool
+	plis    atomic.Int32
+	written atomic.Int64 // packets written
+	rrs     atomic.Int32 // receiver reports from the server
+	twcc    atomic.Int32 // transport-wide congestion control feedback from the server
+	nack    chan uint16
 }
 
 func newSynthTrack(t *testing.T, tag string, video bool) *synthTrack {
@@ -199,6 +200,7 @@ func (s *synthTrack) run(ctx context.Context) {
 				_ = pkt.Header.SetExtension(uint8(id), []byte{uint8(s.level.Load())})
 			}
 			_ = s.WriteRTP(pkt)
+			s.written.Add(1)
 		}
 		seq++
 		ts += step

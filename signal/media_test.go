@@ -169,11 +169,13 @@ func TestStalledSubscriberDoesNotSlowOthers(t *testing.T) {
 		r.stop.Store(true) // carol stops reading entirely
 		t.Cleanup(func() { r.stop.Store(false) })
 	}
-	before := vb.packets.Load()
+	sentBefore, before := alice.video.written.Load(), vb.packets.Load()
 	time.Sleep(2 * time.Second)
-	// 30 fps for 2 s: bob must get nearly all 60 frames.
-	if got := vb.packets.Load() - before; got < 50 {
-		t.Fatalf("bob received %d video packets in 2 s while carol stalled; want about 60", got)
+	// bob must get what alice sent meanwhile (30 a second, fewer on a busy machine), but for the
+	// few in flight at either end of the window.
+	sent, got := alice.video.written.Load()-sentBefore, vb.packets.Load()-before
+	if sent < 20 || got < sent-4 {
+		t.Fatalf("while carol stalled, alice sent %d video packets in 2 s and bob received %d", sent, got)
 	}
 }
 
