@@ -173,39 +173,46 @@ func TestMetricsMoveWhenMediaFlows(t *testing.T) {
 func TestICECandidatesCarryPublicIPAndTheOneUDPPort(t *testing.T) {
 	s, _, _ := startInProcess(t, "-public-ip", "203.0.113.9")
 	_, udpPort, _ := net.SplitHostPort(s.media.UDPAddr().String())
+	cands := serverCandidates(t, s)
+	if len(cands) == 0 {
+		t.Fatal("the server trickled no candidate")
+	}
+	for _, cand := range cands {
+		if cand.Address() != "203.0.113.9" || strconv.Itoa(cand.Port()) != udpPort || cand.NetworkType().IsTCP() {
+			t.Errorf("candidate %q: want 203.0.113.9 on UDP port %s", cand.Marshal(), udpPort)
+		}
+	}
+}
+
+// serverCandidates joins a client and returns the ICE candidates the server trickles to it in
+// the first moments.
+func serverCandidates(t *testing.T, s *server) []ice.Candidate {
+	t.Helper()
 	var mu sync.Mutex
-	var cands []string
+	var cands []ice.Candidate
 	c, err := client.Join(context.Background(), client.Config{URL: wsURL(s), Room: "ice", Name: "alice",
-		OnCandidate: func(ci webrtc.ICECandidateInit) { mu.Lock(); cands = append(cands, ci.Candidate); mu.Unlock() }})
+		OnCandidate: func(ci webrtc.ICECandidateInit) {
+			cand, err := ice.UnmarshalCandidate(strings.TrimPrefix(ci.Candidate, "candidate:"))
+			if err != nil {
+				t.Errorf("candidate %q: %v", ci.Candidate, err)
+				return
+			}
+			mu.Lock()
+			cands = append(cands, cand)
+			mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(cands)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server trickled no candidate")
-		}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(cands) }
+	for deadline := time.Now().Add(5 * time.Second); count() == 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // any further candidates
 	mu.Lock()
 	defer mu.Unlock()
-	for _, raw := range cands {
-		cand, err := ice.UnmarshalCandidate(strings.TrimPrefix(raw, "candidate:"))
-		if err != nil {
-			t.Fatalf("candidate %q: %v", raw, err)
-		}
-		if cand.Address() != "203.0.113.9" || strconv.Itoa(cand.Port()) != udpPort || cand.NetworkType().IsTCP() {
-			t.Errorf("candidate %q: want 203.0.113.9 on UDP port %s", raw, udpPort)
-		}
-	}
+	return append([]ice.Candidate(nil), cands...)
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns their paths and a pool

@@ -6,16 +6,13 @@ import (
 	"errors"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sfu-project/sfu/signal"
-	"github.com/sfu-project/sfu/signal/client"
 )
 
 func TestBadSettingExitsWithStatus2(t *testing.T) {
@@ -61,32 +58,10 @@ func TestICEServersReachTheClient(t *testing.T) {
 
 func TestICETCPOffersATCPCandidate(t *testing.T) {
 	s, _, _ := startInProcess(t, "-ice-tcp", "127.0.0.1:0")
-	var mu sync.Mutex
-	var tcp []string
-	c, err := client.Join(context.Background(), client.Config{URL: wsURL(s), Room: "tcp", Name: "alice",
-		OnCandidate: func(ci webrtc.ICECandidateInit) {
-			cand, err := ice.UnmarshalCandidate(strings.TrimPrefix(ci.Candidate, "candidate:"))
-			if err == nil && cand.NetworkType().IsTCP() {
-				mu.Lock()
-				tcp = append(tcp, ci.Candidate)
-				mu.Unlock()
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(tcp)
-		mu.Unlock()
-		if n > 0 {
+	for _, cand := range serverCandidates(t, s) {
+		if cand.NetworkType().IsTCP() {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("with -ice-tcp the server offered no TCP candidate")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	t.Fatal("with -ice-tcp the server offered no TCP candidate")
 }
