@@ -84,6 +84,7 @@ func newDownTrack(up *UpTrack, sub *Participant, queueLen int) *DownTrack {
 		done:         make(chan struct{}),
 		buf:          make([]byte, packetcache.MaxPacket+2),
 		waitKeyframe: up.kind == webrtc.RTPCodecTypeVideo,
+		rtxSeq:       uint16(rand.Uint32()), // like every stream's first sequence number, random (RFC 3550)
 		log:          sub.log.With("track", up.id, "publisher", up.publisher.id),
 	}
 	d.hdr.Version = 2
