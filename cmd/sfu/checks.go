@@ -43,22 +43,26 @@ func inContainer() bool {
 	return strings.Contains(string(b), "docker") || strings.Contains(string(b), "kubepods")
 }
 
+// allInterfaces reports whether addr listens on every interface (":7882", "0.0.0.0:7882").
 func allInterfaces(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
+	host, ip := hostOf(addr)
 	return host == "" || (ip != nil && ip.IsUnspecified())
 }
 
+// loopbackOnly reports whether addr listens on loopback only.
 func loopbackOnly(addr string) bool {
+	host, ip := hostOf(addr)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// hostOf splits the host out of addr, and parses it if it is an IP. A malformed addr gives a host
+// that matches neither test above.
+func hostOf(addr string) (string, net.IP) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false
+		return "?", nil
 	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
+	return host, net.ParseIP(host)
 }
 
 func readInt(path string) (int, bool) {
