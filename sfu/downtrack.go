@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sfu-project/sfu/sfu/codec"
 	"github.com/sfu-project/sfu/sfu/packetcache"
 )
 
@@ -21,6 +22,11 @@ import (
 // references. The writer copies each packet out of the publisher's cache, gives it this
 // subscriber's SSRC, payload type, sequence number and timestamp, and hands it to Pion to encrypt
 // and send. Header extensions are not forwarded: their ids belong to the publisher's session.
+//
+// Of a simulcast track it forwards one layer, the target that allocation chose (-1: none, the
+// track is paused). A new target takes over at its first keyframe, which the DownTrack asks for;
+// until then the current layer goes on. Sequence numbers and timestamps continue across the
+// switch, and so do VP8 picture ids and TL0PICIDX, so the subscriber sees one stream.
 //
 // When the queue is full the packet is dropped; video then skips to the next keyframe (which it
 // asks for) so that the subscriber sees a clean cut instead of broken frames, and the outgoing
@@ -32,6 +38,8 @@ type DownTrack struct {
 	overflow   atomic.Bool
 	bound      atomic.Pointer[binding]
 	rtt        atomic.Int64 // nanoseconds, from the subscriber's receiver reports
+	target     atomic.Int32 // the layer to forward, -1 for none; set by allocation
+	current    atomic.Int32 // the layer being forwarded, -1 for none; set by the writer
 	done       chan struct{}
 	closeOnce  sync.Once
 	log        *slog.Logger
@@ -40,25 +48,41 @@ type DownTrack struct {
 
 	stats trackCounters // dropped counts packets not sent because the subscriber could not keep up
 
+	// Guarded by the room's lock.
+	settings    TrackSettings
+	hasSettings bool
+	alloc       downAllocation
+
 	// Owned by the writer goroutine.
 	buf          []byte
 	hdr          rtp.Header
 	resendHdr    rtp.Header // a second header, so a resend neither disturbs hdr nor allocates
 	seq          sequencer
+	video        bool
+	rewriteVP8   bool // simulcast VP8: picture ids are rewritten to run on across layers
+	cur          int8 // the layer forwarded, as in current
 	started      bool
+	switched     bool // the next packet is the first of a new layer
 	waitKeyframe bool
 	resync       bool
 	seqOffset    uint16
 	tsOffset     uint32
 	highestIn    uint16
+	highestTS    uint32 // outgoing timestamp of the packet with sequence number highestIn
+	lastFrameAt  int64  // nanotime when the last frame (marker) was sent
 	resumeIn     uint16 // packets older than this one were skipped and must stay skipped
 	rtxSeq       uint16
+	picOffset    uint16
+	tl0Offset    uint8
+	lastPic      uint16
+	lastTL0      uint8
 }
 
-// queued is one entry of a writer's queue: a packet of the cache to forward, or one already sent
-// to resend.
+// queued is one entry of a writer's queue: a packet of a layer's cache to forward, or one already
+// sent to resend.
 type queued struct {
 	seq   uint16 // the cache's sequence number, or for a resend the subscriber's
+	layer int8
 	flags uint8
 }
 
@@ -78,15 +102,22 @@ type binding struct {
 
 func newDownTrack(up *UpTrack, sub *Participant, queueLen int) *DownTrack {
 	d := &DownTrack{
-		up:           up,
-		subscriber:   sub,
-		queue:        make(chan queued, queueLen),
-		done:         make(chan struct{}),
-		buf:          make([]byte, packetcache.MaxPacket+2),
-		waitKeyframe: up.kind == webrtc.RTPCodecTypeVideo,
-		rtxSeq:       uint16(rand.Uint32()), // like every stream's first sequence number, random (RFC 3550)
-		log:          sub.log.With("track", up.id, "publisher", up.publisher.id),
+		up:         up,
+		subscriber: sub,
+		queue:      make(chan queued, queueLen),
+		done:       make(chan struct{}),
+		buf:        make([]byte, packetcache.MaxPacket+2),
+		video:      up.kind == webrtc.RTPCodecTypeVideo,
+		rewriteVP8: up.simulcast && up.codecKind == codec.VP8,
+		cur:        -1,
+		rtxSeq:     uint16(rand.Uint32()), // like every stream's first sequence number, random (RFC 3550)
+		log:        sub.log.With("track", up.id, "publisher", up.publisher.id),
 	}
+	d.current.Store(-1)
+	// Start with the lowest layer there is: it comes fastest, and allocation moves the track to
+	// the layer it should have within a tick.
+	d.target.Store(int32(up.lowestLayer()))
+	d.alloc.target = int8(up.lowestLayer())
 	d.hdr.Version = 2
 	return d
 }
@@ -111,8 +142,8 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		}
 	}
 	d.bound.Store(b)
-	if d.up.kind == webrtc.RTPCodecTypeVideo {
-		d.up.keyframes.request() // a new subscriber needs a keyframe to start
+	if d.video {
+		d.up.requestKeyframe(int(d.target.Load())) // a new subscriber needs a keyframe to start
 	}
 	return c, nil
 }
@@ -123,9 +154,24 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// enqueue is called by the publisher's reader goroutine for every packet. It never blocks.
-func (d *DownTrack) enqueue(m packetcache.Meta) {
-	q := queued{seq: m.Seq}
+// setTarget makes layer i (-1: none) the one to forward, and asks for the keyframe that a switch
+// to it waits for.
+func (d *DownTrack) setTarget(i int) {
+	if int(d.target.Swap(int32(i))) == i {
+		return
+	}
+	if i >= 0 && int(d.current.Load()) != i && d.video {
+		d.up.requestKeyframe(i)
+	}
+}
+
+// enqueue is called by the publisher's reader goroutine for every packet of layer l. It takes
+// only the layers being forwarded or switched to, and never blocks.
+func (d *DownTrack) enqueue(l int8, m packetcache.Meta) {
+	if int32(l) != d.current.Load() && int32(l) != d.target.Load() {
+		return
+	}
+	q := queued{seq: m.Seq, layer: l}
 	if m.Keyframe {
 		q.flags = flagKeyframe
 	}
@@ -159,15 +205,28 @@ func (d *DownTrack) run() {
 // goes on. Either way the next packet sent closes the gap in sequence numbers.
 func (d *DownTrack) skip() {
 	d.resync = true
-	if d.up.kind == webrtc.RTPCodecTypeVideo && !d.waitKeyframe {
+	if d.video && !d.waitKeyframe {
 		d.waitKeyframe = true
-		d.up.keyframes.request()
+		d.up.requestKeyframe(int(d.cur))
 	}
 }
 
 func (d *DownTrack) write(b *binding, q queued) {
 	if d.overflow.Swap(false) {
 		d.skip()
+	}
+	if q.layer != d.cur {
+		// A packet of the target layer: the switch to it (or the start) happens at a keyframe.
+		if int32(q.layer) != d.target.Load() || (d.video && q.flags&flagKeyframe == 0) {
+			return
+		}
+		d.cur = q.layer
+		d.current.Store(int32(q.layer))
+		d.switched, d.waitKeyframe = true, false
+	} else if d.target.Load() < 0 {
+		d.cur = -1 // paused: nothing more until a target is set, which starts like a switch
+		d.current.Store(-1)
+		return
 	}
 	if d.waitKeyframe {
 		if q.flags&flagKeyframe == 0 {
@@ -178,24 +237,35 @@ func (d *DownTrack) write(b *binding, q queued) {
 		}
 		d.waitKeyframe = false
 	}
-	m, n, ok := d.up.cache.Get(q.seq, d.buf)
+	l := d.up.layer(int(q.layer))
+	if l == nil {
+		return
+	}
+	m, n, ok := l.cache.Get(q.seq, d.buf)
 	if !ok { // the writer fell so far behind that the cache moved on
 		d.stats.dropped.Add(1)
 		d.skip()
 		return
 	}
+	newest := true
 	switch {
 	case !d.started:
 		d.started = true
 		d.seqOffset = uint16(rand.Uint32()) - m.Seq
 		d.tsOffset = rand.Uint32()
 		d.highestIn, d.resumeIn = m.Seq, m.Seq
-		d.resync = false
+	case d.switched:
+		// Another layer, or the same after a pause: its own sequence numbers and timestamps.
+		// Continue right after the last ones sent, the timestamp advanced by the time since then.
+		elapsed := uint64(max(nanotime()-d.lastFrameAt, 0))
+		step := uint32(elapsed * uint64(d.up.codec.ClockRate) / 1e9)
+		d.seqOffset = d.highestIn + d.seqOffset + 1 - m.Seq
+		d.tsOffset = d.highestTS + max(step, 1) - m.Timestamp
+		d.highestIn, d.resumeIn = m.Seq, m.Seq
 	case d.resync:
 		// Continue right after the last sequence number sent, so the skipped packets leave no gap.
 		d.seqOffset = d.highestIn + d.seqOffset + 1 - m.Seq
 		d.highestIn, d.resumeIn = m.Seq, m.Seq
-		d.resync = false
 	case seqBefore(d.highestIn, m.Seq):
 		d.highestIn = m.Seq
 		if d.highestIn-d.resumeIn > 0x4000 { // keep resumeIn within comparing distance
@@ -203,16 +273,52 @@ func (d *DownTrack) write(b *binding, q queued) {
 		}
 	case d.highestIn-m.Seq > d.highestIn-d.resumeIn:
 		return // a late packet from before a skip: its place in the sequence is gone
+	default:
+		newest = false // a reordered packet
 	}
 	outSeq, outTS := m.Seq+d.seqOffset, m.Timestamp+d.tsOffset
+	var pic uint16
+	var tl0 uint8
+	if d.rewriteVP8 {
+		pic, tl0 = d.rewritePictureID(d.buf[:n], newest)
+	}
+	d.switched, d.resync = false, false
+	if newest {
+		d.highestTS = outTS
+	}
 	d.hdr.PayloadType, d.hdr.SSRC = b.pt, b.ssrc
 	d.hdr.SequenceNumber, d.hdr.Timestamp, d.hdr.Marker = outSeq, outTS, m.Marker
 	if _, err := b.stream.WriteRTP(&d.hdr, d.buf[:n]); err != nil {
 		return
 	}
-	d.seq.sent(outSeq, m.Seq, outTS)
+	if m.Marker {
+		d.lastFrameAt = nanotime()
+	}
+	d.seq.sent(seqEntry{outSeq: outSeq, inSeq: m.Seq, outTS: outTS, layer: q.layer, pic: pic, tl0: tl0})
 	d.stats.packets.Add(1)
 	d.stats.bytes.Add(uint64(n))
+}
+
+// rewritePictureID makes the VP8 picture id and TL0PICIDX of payload run on from those sent
+// before a layer switch, and returns what it wrote. newest says the packet is the highest
+// sequence number yet, so its values are the ones to continue from.
+func (d *DownTrack) rewritePictureID(payload []byte, newest bool) (uint16, uint8) {
+	desc, err := codec.ParseVP8Descriptor(payload)
+	if err != nil {
+		return 0, 0
+	}
+	if d.switched {
+		d.picOffset = d.lastPic + 1 - desc.PictureID
+		d.tl0Offset = d.lastTL0 + 1 - desc.TL0PICIDX
+	}
+	pic := (desc.PictureID + d.picOffset) & 0x7fff
+	tl0 := desc.TL0PICIDX + d.tl0Offset
+	desc.SetPictureID(payload, pic)
+	desc.SetTL0PICIDX(payload, tl0)
+	if newest {
+		d.lastPic, d.lastTL0 = pic, tl0
+	}
+	return pic, tl0
 }
 
 // resend answers a NACK for outSeq from the publisher's cache, on the RTX stream when one was
@@ -222,12 +328,16 @@ func (d *DownTrack) resend(b *binding, outSeq uint16) {
 	if !ok {
 		return
 	}
+	l := d.up.layer(int(e.layer))
+	if l == nil {
+		return
+	}
 	hdr := &d.resendHdr
 	*hdr = d.hdr
 	hdr.Timestamp = e.outTS
 	var payload []byte
 	if b.rtxSSRC != 0 {
-		m, n, ok := d.up.cache.Get(e.inSeq, d.buf[2:])
+		m, n, ok := l.cache.Get(e.inSeq, d.buf[2:])
 		if !ok {
 			return
 		}
@@ -236,12 +346,22 @@ func (d *DownTrack) resend(b *binding, outSeq uint16) {
 		d.rtxSeq++
 		payload = d.buf[:n+2]
 	} else {
-		m, n, ok := d.up.cache.Get(e.inSeq, d.buf)
+		m, n, ok := l.cache.Get(e.inSeq, d.buf)
 		if !ok {
 			return
 		}
 		hdr.PayloadType, hdr.SSRC, hdr.SequenceNumber, hdr.Marker = b.pt, b.ssrc, outSeq, m.Marker
 		payload = d.buf[:n]
+	}
+	if d.rewriteVP8 {
+		vp8 := payload
+		if b.rtxSSRC != 0 {
+			vp8 = payload[2:]
+		}
+		if desc, err := codec.ParseVP8Descriptor(vp8); err == nil {
+			desc.SetPictureID(vp8, e.pic)
+			desc.SetTL0PICIDX(vp8, e.tl0)
+		}
 	}
 	if _, err := b.stream.WriteRTP(hdr, payload); err == nil {
 		d.stats.resent.Add(1)
@@ -266,7 +386,9 @@ func (d *DownTrack) readRTCP(sender *webrtc.RTPSender) {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.stats.plis.Add(1)
-				d.up.keyframes.request()
+				d.up.requestKeyframe(int(d.current.Load()))
+			case *rtcp.TransportLayerCC:
+				d.subscriber.bweFeedback.Store(true)
 			case *rtcp.TransportLayerNack:
 				d.stats.nacks.Add(1)
 				d.queueResends(p.Nacks)

@@ -7,6 +7,7 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
@@ -21,23 +22,33 @@ import (
 //     answered from the publisher's shared packet cache instead (downtrack.go).
 //   - RTCP reports: receiver reports to publishers, sender reports to subscribers.
 //   - TWCC feedback to publishers, so the browser's send-side bandwidth estimate works.
+//   - TWCC sequence numbers on what subscribers receive, and Google Congestion Control (gcc) on
+//     their feedback: each subscriber's downlink estimate, which allocation.go shares out over
+//     its tracks. gcc runs with a pacer that sends at once: its default pacer copies and queues every packet.
 //   - no intervalpli: keyframes are requested on demand and throttled (keyframe.go).
 //   - no stats interceptor: it costs CPU on every packet and nothing reads it yet.
-func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux) (*webrtc.API, error) {
+//
+// onBWE is called, inside NewPeerConnection and on its goroutine, with the new connection's
+// bandwidth estimator (see Server.newPeerConnection).
+func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("sfu: register codecs: %w", err)
 	}
-	for _, uri := range []string{
-		"urn:ietf:params:rtp-hdrext:ssrc-audio-level",
-		"urn:ietf:params:rtp-hdrext:sdes:mid",
+	audio, video := webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo
+	for _, e := range []struct {
+		uri   string
+		kinds []webrtc.RTPCodecType
+	}{
+		{audioLevelURI, []webrtc.RTPCodecType{audio}},
+		{"urn:ietf:params:rtp-hdrext:sdes:mid", []webrtc.RTPCodecType{audio, video}},
+		// Simulcast: a publisher names each layer's stream by its RID, and its RTX stream by RRID.
+		{"urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", []webrtc.RTPCodecType{video}},
+		{"urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id", []webrtc.RTPCodecType{video}},
 	} {
-		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-			if uri == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" && kind == webrtc.RTPCodecTypeVideo {
-				continue
-			}
-			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, kind); err != nil {
-				return nil, fmt.Errorf("sfu: register header extension %s: %w", uri, err)
+		for _, kind := range e.kinds {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, kind); err != nil {
+				return nil, fmt.Errorf("sfu: register header extension %s: %w", e.uri, err)
 			}
 		}
 	}
@@ -64,6 +75,21 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux) (*webrtc.API, error)
 	reg.Add(sr)
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("sfu: twcc: %w", err)
+	}
+	if cfg.bwe {
+		// The congestion controller goes before the stamper, so that it sees each packet with
+		// its transport-wide sequence number already set (bwe.go).
+		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) { return newEstimator(cfg) })
+		if err != nil {
+			return nil, fmt.Errorf("sfu: congestion control: %w", err)
+		}
+		ccf.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) {
+			if onBWE != nil {
+				onBWE(e)
+			}
+		})
+		reg.Add(ccf)
+		reg.Add(twccStamperFactory{})
 	}
 
 	s := webrtc.SettingEngine{}

@@ -13,4 +13,5 @@ var (
 	ErrConnectionFailed  = errors.New("sfu: peer connection failed")
 	ErrNegotiation       = errors.New("sfu: negotiation failed")
 	ErrNoCodec           = errors.New("sfu: subscriber supports no codec of the track")
+	ErrBadTrack          = errors.New("sfu: invalid track description or settings")
 )

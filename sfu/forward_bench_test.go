@@ -166,7 +166,7 @@ func BenchmarkForward(b *testing.B) {
 				seq++
 				ts += 3000
 				fan.arm(n)
-				up.forward(pkt)
+				feed(up, pkt)
 				if !fan.wait(10 * time.Second) {
 					b.Fatal("a subscriber did not get the packet within 10 s")
 				}
@@ -271,7 +271,7 @@ func benchmarkForwardThroughPion(b *testing.B, engine string, n int) {
 		b.Cleanup(func() { _ = mux.Close() }) // after the PeerConnections close (cleanups run last first)
 		cfg := defaultConfig()
 		cfg.loopback = true
-		if sendAPI, err = newAPI(&cfg, mux, nil); err != nil {
+		if sendAPI, err = newAPI(&cfg, mux, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -312,7 +312,7 @@ func benchmarkForwardThroughPion(b *testing.B, engine string, n int) {
 		seq++
 		ts += 3000
 		fan.arm(n)
-		up.forward(pkt)
+		feed(up, pkt)
 		for _, d := range downs {
 			if d.overflow.Load() {
 				return false

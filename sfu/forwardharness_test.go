@@ -50,14 +50,17 @@ func newTestUpTrack(t testing.TB, kind webrtc.RTPCodecType, mime string) (*UpTra
 			PayloadType:        111,
 		},
 		codecKind: codec.KindOf(mime),
-		cache:     packetcache.New(size),
-		keyframes: newKeyframeRequester(testKeyframeInterval, func() { plis.Add(1) }),
 		log:       forwardTestLogger,
 	}
 	up.downs.Store(&[]*DownTrack{})
-	t.Cleanup(up.keyframes.close)
+	l := &layer{cache: packetcache.New(size), keyframes: newKeyframeRequester(testKeyframeInterval, func() { plis.Add(1) })}
+	up.layers[0].Store(l)
+	t.Cleanup(up.close)
 	return up, plis
 }
+
+// feed hands one packet to up's first layer, as its reader would.
+func feed(up *UpTrack, pkt []byte) { up.forward(up.layer(0), pkt) }
 
 func testClockRate(kind webrtc.RTPCodecType) uint32 {
 	if kind == webrtc.RTPCodecTypeAudio {
@@ -286,7 +289,7 @@ func newTestStream(seq uint16, ts uint32) *testStream {
 // next forwards the next packet through up and returns its index.
 func (s *testStream) next(up *UpTrack, keyframe bool) int {
 	i := s.lose(keyframe)
-	up.forward(s.b.build(s.seq-1, s.ts-3000, true, s.in[i]))
+	feed(up, s.b.build(s.seq-1, s.ts-3000, true, s.in[i]))
 	return i
 }
 
@@ -301,7 +304,7 @@ func (s *testStream) lose(keyframe bool) int {
 
 // resend forwards packet i again, as the publisher's retransmission.
 func (s *testStream) resend(up *UpTrack, first uint16, firstTS uint32, i int) {
-	up.forward(s.b.build(first+uint16(i), firstTS+uint32(i)*3000, true, s.in[i]))
+	feed(up, s.b.build(first+uint16(i), firstTS+uint32(i)*3000, true, s.in[i]))
 }
 
 // checkContinuous reports an error unless pkts have consecutive sequence numbers and one constant

@@ -23,6 +23,10 @@ type config struct {
 	iceKeepalive    time.Duration
 	logger          *slog.Logger
 	onJoinLatency   func(time.Duration)
+	bwe             bool // estimate each subscriber's downlink and allocate it
+	bweInitial      int  // bits per second
+	bweMax          int
+	dynacast        bool
 }
 
 func defaultConfig() config {
@@ -34,6 +38,10 @@ func defaultConfig() config {
 		iceFailed:       10 * time.Second,
 		iceKeepalive:    2 * time.Second,
 		logger:          slog.Default(),
+		bwe:             true,
+		bweInitial:      2_500_000,
+		bweMax:          20_000_000,
+		dynacast:        true,
 	}
 }
 
@@ -142,6 +150,36 @@ func WithICETCPAddr(addr string) Option {
 			return fmt.Errorf("sfu: ICE TCP address %q: %w", addr, err)
 		}
 		c.iceTCPAddr = addr
+		return nil
+	}
+}
+
+// WithBandwidthEstimation turns the estimation of each subscriber's downlink (Google Congestion
+// Control over transport-wide feedback) on or off; it is on by default. initial is the estimate a
+// connection starts from and max the most it may reach, in bits per second; 0 keeps the
+// defaults (2.5 and 20 Mbit/s). Without it every subscriber gets the layers its tiles ask for,
+// whatever its link.
+func WithBandwidthEstimation(on bool, initial, max int) Option {
+	return func(c *config) error {
+		if initial < 0 || max < 0 || (initial > 0 && initial < minEstimate) || (max > 0 && initial > max) {
+			return errors.New("sfu: bandwidth estimation: need 0 or " + itoa(minEstimate) + " <= initial <= max")
+		}
+		c.bwe = on
+		if initial > 0 {
+			c.bweInitial = initial
+		}
+		if max > 0 {
+			c.bweMax = max
+		}
+		return nil
+	}
+}
+
+// WithDynacast turns dynacast on or off (on by default): simulcast layers that no subscriber
+// needs are paused at the publisher (Signaller.PublishLayers).
+func WithDynacast(on bool) Option {
+	return func(c *config) error {
+		c.dynacast = on
 		return nil
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -22,6 +24,16 @@ type Participant struct {
 	sig    Signaller
 	pc     *webrtc.PeerConnection
 	log    *slog.Logger
+
+	bwe          cc.BandwidthEstimator // the downlink's estimate, or nil
+	bweFeedback  atomic.Bool           // the client sent transport-wide feedback: bwe means something
+	allocScratch []*DownTrack          // reused by allocation, under the room's lock
+
+	infoMu    sync.Mutex
+	trackInfo map[string]TrackInfo // what the client said of the tracks it publishes, by track id
+
+	upMu sync.Mutex
+	ups  map[*webrtc.RTPReceiver]*UpTrack // the published tracks, by receiver: layers share one
 
 	ctx    context.Context // cancelled when the participant closes
 	cancel context.CancelFunc
@@ -48,7 +60,7 @@ type Participant struct {
 }
 
 func newParticipant(s *Server, room *Room, name string, sig Signaller) (*Participant, error) {
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	pc, bwe, err := s.newPeerConnection()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
 	}
@@ -60,6 +72,8 @@ func newParticipant(s *Server, room *Room, name string, sig Signaller) (*Partici
 		server:   s,
 		sig:      sig,
 		pc:       pc,
+		bwe:      bwe,
+		ups:      map[*webrtc.RTPReceiver]*UpTrack{},
 		ctx:      ctx,
 		cancel:   cancel,
 		ops:      newMailbox(),
@@ -101,23 +115,60 @@ func (p *Participant) info() ParticipantInfo {
 	return ParticipantInfo{ID: p.id, Name: p.name, AudioMuted: p.audioMuted, VideoMuted: p.videoMuted}
 }
 
-// onTrack runs on Pion's goroutine when the client starts sending a track.
+// onTrack runs on Pion's goroutine when the client starts sending a stream: a track, or one
+// layer of a simulcast track (each layer's stream comes on its own, all on one receiver).
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	up := newUpTrack(p, remote, receiver)
-	if !p.room.publish(up) {
-		return // the participant left meanwhile; closing its connection ends the track
+	p.upMu.Lock()
+	up := p.ups[receiver]
+	first := up == nil
+	if first {
+		up = newUpTrack(p, remote, receiver, p.describedTrack(remote.ID()))
+		p.ups[receiver] = up
 	}
-	up.log.Info("track published")
+	p.upMu.Unlock()
+	l := up.addLayer(remote)
+	if l == nil {
+		up.log.Warn("stream ignored: not a negotiated layer", "rid", remote.RID())
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			drain(remote) // unread, it would hold up the connection's other streams
+		}()
+		return
+	}
+	up.running.Add(1)
+	if first {
+		if !p.room.publish(up) {
+			return // the participant left meanwhile; closing its connection ends the track
+		}
+		up.log.Info("track published", "source", string(up.source), "simulcast", up.simulcast)
+	}
+	up.log.Debug("layer arrived", "rid", l.rid, "layer", l.index)
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
-		up.readLoop()
-		p.room.unpublish(up) // the client removed the track, or the connection closed
+		up.readLoop(l)
+		if up.running.Add(-1) == 0 { // the client removed the track, or the connection closed
+			p.room.unpublish(up)
+			p.upMu.Lock()
+			delete(p.ups, receiver)
+			p.upMu.Unlock()
+		}
 	}()
 	go func() {
 		defer p.wg.Done()
-		up.readRTCP()
+		up.readRTCP(l)
 	}()
+}
+
+// drain reads a stream that is not forwarded until it ends.
+func drain(remote *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := remote.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // subscribe makes the participant receive up. The room calls it with its lock held.

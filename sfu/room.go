@@ -1,6 +1,9 @@
 package sfu
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Room is a set of participants that receive each other's tracks. Its lock guards membership,
 // who publishes what, and who receives what; media never takes it.
@@ -47,6 +50,7 @@ func (r *Room) add(p *Participant) bool {
 	for _, o := range r.participants {
 		o.sig.ParticipantJoined(p.info())
 		for _, up := range o.published {
+			p.sig.TrackPublished(up.describe())
 			p.subscribe(up)
 		}
 	}
@@ -64,7 +68,7 @@ func (r *Room) leave(p *Participant) {
 		return
 	}
 	r.participants = append(r.participants[:i], r.participants[i+1:]...)
-	for _, up := range p.published {
+	for _, up := range slices.Clone(p.published) { // unpublishLocked takes each out of the list
 		r.unpublishLocked(up)
 	}
 	for _, d := range p.subscribed {
@@ -97,6 +101,7 @@ func (r *Room) publish(up *UpTrack) bool {
 	up.publisher.published = append(up.publisher.published, up)
 	for _, o := range r.participants {
 		if o != up.publisher {
+			o.sig.TrackPublished(up.describe())
 			o.subscribe(up)
 		}
 	}
@@ -112,16 +117,20 @@ func (r *Room) unpublish(up *UpTrack) {
 
 func (r *Room) unpublishLocked(up *UpTrack) {
 	p := up.publisher
-	for i, o := range p.published {
-		if o == up {
-			p.published = append(p.published[:i], p.published[i+1:]...)
-			break
-		}
+	i := slices.Index(p.published, up)
+	if i < 0 {
+		return // already unpublished: the publisher left, then the track's reader ended
 	}
+	p.published = slices.Delete(p.published, i, i+1)
 	for _, d := range up.subscribers() {
 		d.subscriber.unsubscribe(d)
 	}
-	up.keyframes.close()
+	for _, o := range r.participants {
+		if o != p {
+			o.sig.TrackUnpublished(p.id, up.id)
+		}
+	}
+	up.close()
 	r.server.totals.retireUp(&up.stats)
 }
 

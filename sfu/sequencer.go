@@ -19,16 +19,21 @@ type sequencer struct {
 
 type seqEntry struct {
 	outSeq   uint16
-	inSeq    uint16
+	inSeq    uint16 // in the cache of layer
 	outTS    uint32
 	resentAt int64 // monotonic nanoseconds of the last resend
+	layer    int8
+	tl0      uint8  // the VP8 TL0PICIDX sent, when rewritten
+	pic      uint16 // the VP8 picture id sent, when rewritten
 	resends  uint8
 	valid    bool
 }
 
-// sent records that cached packet inSeq went out as outSeq with timestamp outTS.
-func (s *sequencer) sent(outSeq, inSeq uint16, outTS uint32) {
-	s.entries[outSeq%sequencerSize] = seqEntry{outSeq: outSeq, inSeq: inSeq, outTS: outTS, valid: true}
+// sent records that a cached packet went out: e says which (layer, inSeq), and as what (outSeq,
+// outTS, and the VP8 picture id and TL0PICIDX if they were rewritten).
+func (s *sequencer) sent(e seqEntry) {
+	e.valid, e.resends, e.resentAt = true, 0, 0
+	s.entries[e.outSeq%sequencerSize] = e
 }
 
 // resend decides whether outSeq may be sent again at now: at most maxResends times, each at least

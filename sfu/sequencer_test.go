@@ -8,7 +8,7 @@ import (
 func TestSequencerResendLimits(t *testing.T) {
 	var s sequencer
 	ms := int64(time.Millisecond)
-	s.sent(100, 5000, 90000)
+	s.sent(seqEntry{outSeq: 100, inSeq: 5000, outTS: 90000})
 	now := int64(0)
 	for i := 1; i <= maxResends; i++ {
 		if i > 1 {
@@ -32,7 +32,7 @@ func TestSequencerResendLimits(t *testing.T) {
 		t.Fatal("resent a packet never sent")
 	}
 	// The slot is reused by a packet sequencerSize later; the old number must not match it.
-	s.sent(100+sequencerSize, 7000, 0)
+	s.sent(seqEntry{outSeq: 100 + sequencerSize, inSeq: 7000})
 	if _, ok := s.resend(100, now+time.Second.Nanoseconds(), 0); ok {
 		t.Fatal("an overwritten entry answered for an old sequence number")
 	}

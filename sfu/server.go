@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -27,8 +28,13 @@ type Server struct {
 
 	totals totals
 
-	stopSpeakers chan struct{}
-	speakerDone  chan struct{}
+	stopTick chan struct{}
+	tickDone chan struct{}
+
+	// pcMu makes each new PeerConnection's bandwidth estimator reach newPeerConnection: Pion
+	// hands it to a callback inside NewPeerConnection, with no way to tell which connection it is for.
+	pcMu   sync.Mutex
+	newBWE cc.BandwidthEstimator
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -57,7 +63,9 @@ func New(opts ...Option) (*Server, error) {
 		}
 		tcpMux = webrtc.NewICETCPMux(nil, tcp, 8)
 	}
-	api, err := newAPI(&cfg, mux, tcpMux)
+	s := &Server{cfg: cfg, conn: conn, mux: mux, tcp: tcp, rooms: map[string]*Room{},
+		stopTick: make(chan struct{}), tickDone: make(chan struct{})}
+	api, err := newAPI(&s.cfg, mux, tcpMux, func(e cc.BandwidthEstimator) { s.newBWE = e })
 	if err != nil {
 		_ = mux.Close()
 		if tcpMux != nil {
@@ -65,10 +73,19 @@ func New(opts ...Option) (*Server, error) {
 		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, api: api, conn: conn, mux: mux, tcp: tcp, rooms: map[string]*Room{},
-		stopSpeakers: make(chan struct{}), speakerDone: make(chan struct{})}
-	go s.speakerLoop()
+	s.api = api
+	go s.tickLoop()
 	return s, nil
+}
+
+// newPeerConnection makes a participant's connection and returns it with its downlink's
+// bandwidth estimator (nil when estimation is off).
+func (s *Server) newPeerConnection() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	s.pcMu.Lock()
+	defer s.pcMu.Unlock()
+	s.newBWE = nil
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	return pc, s.newBWE, err
 }
 
 // UDPAddr is the address the media port is bound to.
@@ -170,8 +187,8 @@ func (s *Server) Close() error {
 		}()
 	}
 	wg.Wait()
-	close(s.stopSpeakers)
-	<-s.speakerDone
+	close(s.stopTick)
+	<-s.tickDone
 	errs := []error{s.mux.Close(), s.conn.Close()}
 	if s.tcp != nil {
 		errs = append(errs, s.tcp.Close())

@@ -24,6 +24,14 @@ type Signaller interface {
 	Offer(sdp string)
 	Answer(sdp string)
 	Candidate(webrtc.ICECandidateInit)
+	// TrackPublished tells of a track another member publishes, before the offer that carries
+	// it; when joining, of each track already there.
+	TrackPublished(TrackDescription)
+	// TrackUnpublished tells that the track trackID of the member publisher ended.
+	TrackUnpublished(publisher, trackID string)
+	// PublishLayers tells a publisher which simulcast layers (RIDs) of its track trackID to
+	// keep sending; it may pause the others (dynacast).
+	PublishLayers(trackID string, rids []string)
 	// ActiveSpeaker names the participant who speaks now ("" when that one has left).
 	ActiveSpeaker(id string)
 	// Closed says the core ended the participant on its own (its connection failed, the server

@@ -2,12 +2,11 @@ package sfu
 
 import (
 	"sync/atomic"
-	"time"
 )
 
 // Active speaker detection, from the audio level that browsers put in every audio packet (RFC
 // 6464: the level in -dBov, 0 loudest, 127 silence). The publisher's reader adds each packet's
-// loudness to its track's meter (two uncontended atomic adds); every speakerTick the server
+// loudness to its track's meter (two uncontended atomic adds); every tick the server
 // reads the meters of each room, smooths them, and makes the loudest participant the active
 // speaker once it has been loudest for speakerHold. A participant stays the speaker through
 // silence, until someone else speaks: a layout does not jump back and forth at every pause. With
@@ -15,7 +14,6 @@ import (
 // voice must be clearly louder than the speaker (speakerMargin) for speakerHold ticks in a row.
 const (
 	audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-	speakerTick   = 250 * time.Millisecond
 	// speakerHold is how many ticks in a row a new voice must be the loudest to take over.
 	speakerHold = 2
 	// speakerThreshold is the smoothed loudness (127 minus the level) under which a participant
@@ -109,10 +107,8 @@ func (s *speakerState) forget(id string) bool {
 	return false
 }
 
-// updateSpeaker runs once a tick for each room.
-func (r *Room) updateSpeaker() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// updateSpeakerLocked runs once a tick for each room, with its lock held.
+func (r *Room) updateSpeakerLocked() {
 	loudness := make(map[string]float64, len(r.participants))
 	for _, p := range r.participants {
 		for _, up := range p.published {
@@ -126,28 +122,5 @@ func (r *Room) updateSpeaker() {
 	}
 	for _, p := range r.participants {
 		p.sig.ActiveSpeaker(r.speaker.current)
-	}
-}
-
-// speakerLoop ticks every room's speaker detection until the server closes.
-func (s *Server) speakerLoop() {
-	defer close(s.speakerDone)
-	t := time.NewTicker(speakerTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopSpeakers:
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		rooms := make([]*Room, 0, len(s.rooms))
-		for _, r := range s.rooms {
-			rooms = append(rooms, r)
-		}
-		s.mu.Unlock()
-		for _, r := range rooms {
-			r.updateSpeaker()
-		}
 	}
 }

@@ -18,49 +18,58 @@ const (
 	audioCacheSize = 64
 )
 
-// UpTrack is a track that a participant publishes. One reader goroutine takes each packet from
-// the publisher's PeerConnection, stores it once in the track's packet cache, and hands its
-// sequence number to every subscriber's DownTrack. Nothing on that path blocks: a subscriber that
-// cannot keep up loses packets, not the publisher's time.
+// UpTrack is a track that a participant publishes. A simulcast track arrives as up to maxLayers
+// streams (layers) of one m-line, each with its own RID, SSRC and sequence numbers; any other
+// track is one layer. One reader goroutine per layer takes each packet from the publisher's
+// PeerConnection, stores it once in the layer's packet cache, and hands its sequence number to
+// every subscriber's DownTrack that forwards that layer or is switching to it. Nothing on that
+// path blocks: a subscriber that cannot keep up loses packets, not the publisher's time.
 type UpTrack struct {
 	id        string
 	publisher *Participant
-	remote    *webrtc.TrackRemote
 	receiver  *webrtc.RTPReceiver
 	kind      webrtc.RTPCodecType
 	codec     webrtc.RTPCodecParameters
 	codecKind codec.Kind
-	cache     *packetcache.Cache
-	keyframes *keyframeRequester
+	source    Source
+	simulcast bool // the m-line was negotiated with RIDs
+	infos     []LayerInfo
 	log       *slog.Logger
 	stats     trackCounters // packets, bytes in; plis = keyframe requests sent
 
 	audioLevelID uint8      // the publisher's id of the audio level extension, or 0
 	level        levelMeter // loudness of the packets since the last speaker tick
 
-	downs atomic.Pointer[[]*DownTrack] // copy on write; read once per packet without a lock
-	mu    sync.Mutex                   // serialises changes to downs
+	layers  [maxLayers]atomic.Pointer[layer] // by quality, lowest first; nil until the layer arrives
+	running atomic.Int32                     // layers whose reader runs: the track ends with the last
+	downs   atomic.Pointer[[]*DownTrack]     // copy on write; read once per packet without a lock
+	mu      sync.Mutex                       // serialises changes to downs and layers
+
+	alloc upAllocation // owned by the server's tick (allocation.go)
 }
 
-func newUpTrack(p *Participant, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) *UpTrack {
+func newUpTrack(p *Participant, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, info TrackInfo) *UpTrack {
 	up := &UpTrack{
 		id:        remote.ID(),
 		publisher: p,
-		remote:    remote,
 		receiver:  receiver,
 		kind:      remote.Kind(),
 		codec:     remote.Codec(),
 		codecKind: codec.KindOf(remote.Codec().MimeType),
+		source:    info.Source,
+		simulcast: remote.RID() != "",
 		log:       p.log.With("track", remote.ID(), "kind", remote.Kind().String(), "codec", remote.Codec().MimeType),
 	}
 	if up.id == "" {
 		up.id = remote.Kind().String()
 	}
-	size := audioCacheSize
-	if up.kind == webrtc.RTPCodecTypeVideo {
-		size = videoCacheSize
+	if up.simulcast {
+		var rids []string
+		for _, t := range receiver.Tracks() {
+			rids = append(rids, t.RID())
+		}
+		up.infos = orderLayers(rids, info.Layers)
 	}
-	up.cache = packetcache.New(size)
 	if up.kind == webrtc.RTPCodecTypeAudio {
 		for _, e := range receiver.GetParameters().HeaderExtensions {
 			if e.URI == audioLevelURI {
@@ -68,7 +77,6 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, receiver *webrtc.RTP
 			}
 		}
 	}
-	up.keyframes = newKeyframeRequester(p.server.cfg.keyframeEvery, up.sendPLI)
 	up.downs.Store(&[]*DownTrack{})
 	return up
 }
@@ -82,21 +90,76 @@ func (up *UpTrack) Kind() webrtc.RTPCodecType { return up.kind }
 // Publisher is the participant that publishes the track.
 func (up *UpTrack) Publisher() *Participant { return up.publisher }
 
-// readLoop forwards packets until the publisher's track ends.
-func (up *UpTrack) readLoop() {
+// Source is what the publisher said the track is (camera, screen, ...), or "".
+func (up *UpTrack) Source() Source { return up.source }
+
+// describe is what subscribers are told of the track.
+func (up *UpTrack) describe() TrackDescription {
+	return TrackDescription{Publisher: up.publisher.id, TrackID: up.id, Kind: up.kind, Source: up.source, Simulcast: up.simulcast}
+}
+
+// addLayer makes the stream remote a layer of the track, and returns it. A stream whose RID was
+// not negotiated, or a second stream for a layer, returns nil.
+func (up *UpTrack) addLayer(remote *webrtc.TrackRemote) *layer {
+	idx := 0
+	if up.simulcast {
+		idx = layerIndex(up.infos, remote.RID())
+		if idx < 0 {
+			return nil
+		}
+	}
+	size := audioCacheSize
+	if up.kind == webrtc.RTPCodecTypeVideo {
+		size = videoCacheSize
+	}
+	l := &layer{index: idx, rid: remote.RID(), remote: remote, cache: packetcache.New(size)}
+	if up.simulcast {
+		l.info = up.infos[idx]
+	}
+	l.keyframes = newKeyframeRequester(up.publisher.server.cfg.keyframeEvery, func() { up.sendPLI(l) })
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.layers[idx].Load() != nil {
+		l.keyframes.close()
+		return nil
+	}
+	up.layers[idx].Store(l)
+	return l
+}
+
+// layer returns layer i, or nil.
+func (up *UpTrack) layer(i int) *layer {
+	if i < 0 || i >= maxLayers {
+		return nil
+	}
+	return up.layers[i].Load()
+}
+
+// lowestLayer is the index of the lowest layer that has arrived, or 0.
+func (up *UpTrack) lowestLayer() int {
+	for i := range up.layers {
+		if up.layers[i].Load() != nil {
+			return i
+		}
+	}
+	return 0
+}
+
+// readLoop forwards a layer's packets until its stream ends.
+func (up *UpTrack) readLoop(l *layer) {
 	buf := make([]byte, packetcache.MaxPacket+100)
 	for {
-		n, _, err := up.remote.Read(buf)
+		n, _, err := l.remote.Read(buf)
 		if err != nil {
 			return
 		}
-		up.forward(buf[:n])
+		up.forward(l, buf[:n])
 	}
 }
 
-// forward caches one packet and hands it to every subscriber. It is the whole per-packet work of
-// the publisher's side and allocates nothing.
-func (up *UpTrack) forward(pkt []byte) {
+// forward caches one packet of layer l and hands it to every subscriber. It is the whole
+// per-packet work of the publisher's side and allocates nothing.
+func (up *UpTrack) forward(l *layer, pkt []byte) {
 	h, ok := parseRTP(pkt)
 	if !ok || h.payloadStart == h.payloadEnd { // malformed, or padding only (a bandwidth probe)
 		return
@@ -105,43 +168,68 @@ func (up *UpTrack) forward(pkt []byte) {
 	meta := packetcache.Meta{Seq: h.seq, Timestamp: h.timestamp, Marker: h.marker}
 	if up.kind == webrtc.RTPCodecTypeVideo && up.codecKind.KeyframeStart(payload) {
 		meta.Keyframe = true
-		up.keyframes.keyframeArrived()
+		l.keyframes.keyframeArrived()
 	}
 	if up.audioLevelID != 0 {
 		if v, ok := headerExtension(pkt, &h, up.audioLevelID); ok && len(v) >= 1 {
 			up.level.add(v[0])
 		}
 	}
-	if !up.cache.Store(meta, payload) {
+	if !l.cache.Store(meta, payload) {
 		return
 	}
 	up.stats.packets.Add(1)
 	up.stats.bytes.Add(uint64(len(payload)))
+	l.packets.Add(1)
+	l.bytes.Add(uint64(len(payload)))
+	idx := int8(l.index)
 	for _, d := range *up.downs.Load() {
-		d.enqueue(meta)
+		d.enqueue(idx, meta)
 	}
 }
 
-// readRTCP reads the publisher's RTCP (sender reports) so that the receiver-report interceptor
-// sees it; without a reader it would not run.
-func (up *UpTrack) readRTCP() {
+// readRTCP reads a layer's RTCP (sender reports) so that the receiver-report interceptor sees it;
+// without a reader it would not run.
+func (up *UpTrack) readRTCP(l *layer) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := up.receiver.Read(buf); err != nil {
+		var err error
+		if l.rid != "" {
+			_, _, err = up.receiver.ReadSimulcast(buf, l.rid)
+		} else {
+			_, _, err = up.receiver.Read(buf)
+		}
+		if err != nil {
 			return
 		}
 	}
 }
 
-// sendPLI asks the publisher for a keyframe. Only keyframeRequester calls it, at most once per
-// interval.
-func (up *UpTrack) sendPLI() {
-	err := up.publisher.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(up.remote.SSRC())}})
+// sendPLI asks the publisher for a keyframe of layer l. Only the layer's keyframeRequester calls
+// it, at most once per interval.
+func (up *UpTrack) sendPLI(l *layer) {
+	err := up.publisher.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(l.remote.SSRC())}})
 	if err != nil {
 		up.log.Debug("keyframe request not sent", "err", err)
 		return
 	}
 	up.stats.plis.Add(1)
+}
+
+// requestKeyframe asks for a keyframe of layer i, if it exists.
+func (up *UpTrack) requestKeyframe(i int) {
+	if l := up.layer(i); l != nil {
+		l.keyframes.request()
+	}
+}
+
+// close stops the keyframe requests of every layer.
+func (up *UpTrack) close() {
+	for i := range up.layers {
+		if l := up.layers[i].Load(); l != nil {
+			l.keyframes.close()
+		}
+	}
 }
 
 func (up *UpTrack) addDown(d *DownTrack) {

@@ -173,6 +173,8 @@ func errorCode(err error) string {
 		return CodeConnectionLost
 	case errors.Is(err, sfu.ErrNegotiation):
 		return CodeNegotiation
+	case errors.Is(err, sfu.ErrBadTrack):
+		return CodeBadTrack
 	default:
 		return CodeInternal
 	}

@@ -12,6 +12,10 @@ const (
 	TypeJoin  = "join"  // room, name: the first message on a connection
 	TypeLeave = "leave" // leave the room; the server closes the socket after
 	TypeMute  = "mute"  // audioMuted, videoMuted: tell the room what this member has muted
+	// trackId, source, layers: what a track the client publishes is (send before the offer with it)
+	TypeTrackInfo = "trackInfo"
+	// publisher, trackId, width, height, visible: how big the client shows a remote video, if at all
+	TypeTrackSettings = "trackSettings"
 
 	// Both directions.
 	TypeOffer     = "offer"     // sdp
@@ -26,6 +30,9 @@ const (
 	TypeError              = "error"              // code, message
 	TypeActiveSpeaker      = "activeSpeaker"      // id: who speaks now ("" when that one left)
 	TypeDraining           = "draining"           // message, graceSeconds: the server is going down; calls end within grace
+	TypeTrackPublished     = "trackPublished"     // track: a member publishes a track (sent before the offer that carries it)
+	TypeTrackUnpublished   = "trackUnpublished"   // track: publisher and trackId of a track that ended
+	TypeLayers             = "layers"             // trackId, active: the simulcast layers (rids) to keep sending; pause the others
 )
 
 // Message is the envelope of every signaling message. It is a flat union: each type uses the
@@ -47,6 +54,16 @@ type Message struct {
 	Participants []Participant      `json:"participants,omitempty"`
 	ICEServers   []webrtc.ICEServer `json:"iceServers,omitempty"`
 
+	TrackID   string   `json:"trackId,omitempty"`
+	Source    string   `json:"source,omitempty"`
+	Layers    []Layer  `json:"layers,omitempty"`
+	Publisher string   `json:"publisher,omitempty"`
+	Width     int      `json:"width,omitempty"`
+	Height    int      `json:"height,omitempty"`
+	Visible   *bool    `json:"visible,omitempty"`
+	Track     *Track   `json:"track,omitempty"`
+	Active    []string `json:"active,omitempty"`
+
 	Code         string `json:"code,omitempty"`
 	Message      string `json:"message,omitempty"`
 	GraceSeconds int    `json:"graceSeconds,omitempty"`
@@ -59,6 +76,33 @@ type Participant struct {
 	Name       string `json:"name"`
 	AudioMuted bool   `json:"audioMuted"`
 	VideoMuted bool   `json:"videoMuted"`
+}
+
+// Track sources, the "source" of trackInfo and of a Track.
+const (
+	SourceCamera      = "camera"
+	SourceMicrophone  = "microphone"
+	SourceScreen      = "screen"
+	SourceScreenAudio = "screenAudio"
+)
+
+// Layer is one simulcast encoding of a published video track, as the publisher configured it.
+type Layer struct {
+	RID    string `json:"rid"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	// MaxBitrate is the encoding's maxBitrate in bits per second, if the client set one.
+	MaxBitrate int `json:"maxBitrate,omitempty"`
+}
+
+// Track describes a published track to the other members. TrackID is the id of the remote
+// MediaStreamTrack they receive (the publisher's track id), Publisher its stream id.
+type Track struct {
+	Publisher string `json:"publisher"`
+	TrackID   string `json:"trackId"`
+	Kind      string `json:"kind,omitempty"`   // "audio" or "video"
+	Source    string `json:"source,omitempty"` // camera, microphone, screen, screenAudio; absent when unknown
+	Simulcast bool   `json:"simulcast,omitempty"`
 }
 
 // Error codes carried in an "error" message's code field.
@@ -79,4 +123,5 @@ const (
 	CodeConnectionLost = "connection_lost" // ICE or DTLS failed; the session is closed
 	CodeJoinTimeout    = "join_timeout"    // no "join" within the join timeout; socket closed (1008)
 	CodeRateLimited    = "rate_limited"    // too many messages: this one was dropped; a flood is closed (1008)
+	CodeBadTrack       = "bad_track"       // a trackInfo or trackSettings that names no such track, or is malformed
 )

@@ -147,7 +147,7 @@ func (s *session) handle(m *Message) bool {
 		return s.join(m)
 	}
 	switch m.Type {
-	case TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypeLeave:
+	case TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypeLeave, TypeTrackInfo, TypeTrackSettings:
 	default:
 		s.sendError(CodeUnknownType, "unknown message type "+quote(m.Type))
 		return true
@@ -176,6 +176,15 @@ func (s *session) handle(m *Message) bool {
 			s.videoMuted = *m.VideoMuted
 		}
 		s.p.SetMuted(s.audioMuted, s.videoMuted)
+	case TypeTrackInfo:
+		info := sfu.TrackInfo{Source: sfu.Source(m.Source)}
+		for _, l := range m.Layers {
+			info.Layers = append(info.Layers, sfu.LayerInfo{RID: l.RID, Width: l.Width, Height: l.Height, MaxBitrate: l.MaxBitrate})
+		}
+		err = s.p.DescribeTrack(m.TrackID, info)
+	case TypeTrackSettings:
+		hidden := m.Visible != nil && !*m.Visible
+		err = s.p.SetTrackSettings(m.Publisher, m.TrackID, sfu.TrackSettings{Width: m.Width, Height: m.Height, Hidden: hidden})
 	case TypeLeave:
 		s.closeWith(websocket.StatusNormalClosure, "left")
 		return false
@@ -185,7 +194,7 @@ func (s *session) handle(m *Message) bool {
 	}
 	code := errorCode(err)
 	s.sendError(code, err.Error())
-	if code == CodeBadSDP || code == CodeBadCandidate {
+	if code == CodeBadSDP || code == CodeBadCandidate || code == CodeBadTrack {
 		return true // the connection is as it was before the bad message
 	}
 	s.closeWith(websocket.StatusInternalError, code)
@@ -344,6 +353,20 @@ func (s *session) ParticipantUpdated(p sfu.ParticipantInfo) {
 
 func (s *session) ActiveSpeaker(id string) {
 	s.send(&Message{Type: TypeActiveSpeaker, ID: id})
+}
+
+func (s *session) TrackPublished(t sfu.TrackDescription) {
+	s.send(&Message{Type: TypeTrackPublished, Track: &Track{
+		Publisher: t.Publisher, TrackID: t.TrackID, Kind: t.Kind.String(), Source: string(t.Source), Simulcast: t.Simulcast,
+	}})
+}
+
+func (s *session) TrackUnpublished(publisher, trackID string) {
+	s.send(&Message{Type: TypeTrackUnpublished, Track: &Track{Publisher: publisher, TrackID: trackID}})
+}
+
+func (s *session) PublishLayers(trackID string, rids []string) {
+	s.send(&Message{Type: TypeLayers, TrackID: trackID, Active: rids})
 }
 
 func (s *session) Offer(sdp string)  { s.send(&Message{Type: TypeOffer, SDP: sdp}) }

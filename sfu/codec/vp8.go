@@ -155,3 +155,25 @@ func vp8KeyframeStart(payload []byte) bool {
 	d, err := ParseVP8Descriptor(payload)
 	return err == nil && d.IsKeyframe
 }
+
+// SetPictureID writes id into the PictureID field of payload, whose descriptor d was parsed from
+// it, keeping the field's width: a 7-bit field takes the low 7 bits of id. It does nothing if the
+// descriptor has no PictureID.
+func (d VP8Descriptor) SetPictureID(payload []byte, id uint16) {
+	if !d.PictureIDPresent || d.PictureIDOffset < 0 {
+		return
+	}
+	if d.PictureID15 {
+		payload[d.PictureIDOffset] = vp8M | byte(id>>8)&0x7f
+		payload[d.PictureIDOffset+1] = byte(id)
+		return
+	}
+	payload[d.PictureIDOffset] = byte(id) & 0x7f
+}
+
+// SetTL0PICIDX writes v into the TL0PICIDX field of payload, if the descriptor d has one.
+func (d VP8Descriptor) SetTL0PICIDX(payload []byte, v uint8) {
+	if d.TL0PICIDXPresent && d.TL0PICIDXOffset >= 0 {
+		payload[d.TL0PICIDXOffset] = v
+	}
+}

@@ -1,0 +1,55 @@
+package sfu
+
+import "time"
+
+// tick is how often the server looks at every room: who speaks (speaker.go), how much each
+// layer sends, and what each subscriber gets (allocation.go).
+const tick = 250 * time.Millisecond
+
+// tickLoop runs every room's tick until the server closes.
+func (s *Server) tickLoop() {
+	defer close(s.tickDone)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		var now time.Time
+		select {
+		case <-s.stopTick:
+			return
+		case now = <-t.C:
+		}
+		dt := now.Sub(last)
+		last = now
+		s.mu.Lock()
+		rooms := make([]*Room, 0, len(s.rooms))
+		for _, r := range s.rooms {
+			rooms = append(rooms, r)
+		}
+		s.mu.Unlock()
+		for _, r := range rooms {
+			r.tick(dt)
+		}
+	}
+}
+
+// tick updates the room's active speaker, measures its tracks, and reallocates every member's
+// downlink.
+func (r *Room) tick(dt time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updateSpeakerLocked()
+	for _, p := range r.participants {
+		for _, up := range p.published {
+			up.measure(dt)
+		}
+	}
+	for _, p := range r.participants {
+		r.allocateLocked(p)
+	}
+	for _, p := range r.participants {
+		for _, up := range p.published {
+			r.dynacastLocked(up)
+		}
+	}
+}
