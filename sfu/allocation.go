@@ -151,7 +151,19 @@ func (r *Room) allocateLocked(p *Participant) {
 			budget -= d.up.layerRate(0)
 		}
 	}
-	speaker := r.speaker.current
+	next := allocate(budget, videos, r.speaker.current)
+	for i, d := range videos {
+		d.alloc.target = int8(next[i])
+		d.setTarget(next[i])
+	}
+	clear(videos)
+	p.allocScratch = videos
+}
+
+// allocate decides the layer of each of one subscriber's videos (-1: paused), in the order
+// given, from what each wants (alloc.wanted), has (alloc.target), and what its layers cost,
+// within budget bits per second (MaxInt: no limit). It sorts videos by priority.
+func allocate(budget int, videos []*DownTrack, speaker string) []int {
 	priority := func(d *DownTrack) int {
 		switch {
 		case d.up.source == SourceScreen:
@@ -215,12 +227,7 @@ func (r *Room) allocateLocked(p *Participant) {
 			next[i] = j
 		}
 	}
-	for i, d := range videos {
-		d.alloc.target = int8(next[i])
-		d.setTarget(next[i])
-	}
-	clear(videos)
-	p.allocScratch = videos
+	return next
 }
 
 // dynacastLocked tells up's publisher which simulcast layers its subscribers need. The room's

@@ -19,5 +19,11 @@
 // numbers back), PLIs and FIRs are coalesced per track (keyframe.go), and Pion's interceptors,
 // chosen in engine.go, NACK publishers' losses and send RTCP reports and TWCC feedback.
 //
+// A simulcast track is one UpTrack of up to three layers (simulcast.go), each with its own reader
+// and cache; a DownTrack forwards one layer and switches at a keyframe. Every tick (tick.go) the
+// server measures each layer, picks each subscriber's layers within its estimated downlink
+// (allocation.go, bwe.go), pauses unneeded layers at the publisher, and finds the active
+// speaker (speaker.go).
+//
 // All WebRTC media of all participants goes through one UDP port (ICE UDP mux).
 package sfu

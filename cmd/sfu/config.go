@@ -36,6 +36,10 @@ type config struct {
 
 	keyframe    time.Duration
 	queueLen    int
+	bwe         bool
+	bweInitial  int
+	bweMax      int
+	dynacast    bool
 	maxMessage  int
 	messageRate float64
 	joinTimeout time.Duration
@@ -65,6 +69,10 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.acmeCache, "acme-cache", "sfu-certs", "directory where certificates from -domain are kept")
 	fs.DurationVar(&c.keyframe, "keyframe-interval", 500*time.Millisecond, "least time between keyframe requests to one published track")
 	fs.IntVar(&c.queueLen, "queue-length", 128, "packets that may wait for one subscriber's track before video drops to the next keyframe")
+	fs.BoolVar(&c.bwe, "bandwidth-estimation", true, "estimate each subscriber's downlink and fit the layers it gets into it")
+	fs.IntVar(&c.bweInitial, "downlink-initial", 2_500_000, "a subscriber's downlink estimate before its first feedback, in bits per second")
+	fs.IntVar(&c.bweMax, "downlink-max", 20_000_000, "the most a subscriber's downlink estimate may reach, in bits per second")
+	fs.BoolVar(&c.dynacast, "dynacast", true, "pause simulcast layers that no subscriber needs, at the publisher")
 	fs.IntVar(&c.maxMessage, "max-message", 64<<10, "largest signaling message a client may send, in bytes")
 	fs.Float64Var(&c.messageRate, "message-rate", 50, "signaling messages per second a client may send on average (bursts of twice that)")
 	fs.DurationVar(&c.joinTimeout, "join-timeout", 10*time.Second, "how long a new WebSocket may take to send its join")
@@ -223,6 +231,9 @@ func (c *config) validate() error {
 	}
 	if c.queueLen < 1 {
 		return bad("-queue-length must be at least 1")
+	}
+	if c.bweInitial < 50_000 || c.bweMax < c.bweInitial {
+		return bad("-downlink-initial must be at least 50000 and at most -downlink-max")
 	}
 	if c.maxMessage < 1024 {
 		return bad("-max-message must be at least 1024 bytes")

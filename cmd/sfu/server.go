@@ -47,6 +47,7 @@ func start(cfg *config, stderr io.Writer) (*server, error) {
 		sfu.WithUDPAddr(cfg.udpAddr), sfu.WithLogger(log),
 		sfu.WithLoopbackCandidates(cfg.loopback), sfu.WithKeyframeInterval(cfg.keyframe),
 		sfu.WithQueueLength(cfg.queueLen), sfu.WithJoinLatency(collector.ObserveJoin),
+		sfu.WithBandwidthEstimation(cfg.bwe, cfg.bweInitial, cfg.bweMax), sfu.WithDynacast(cfg.dynacast),
 	}
 	if len(cfg.publicIPs) > 0 {
 		opts = append(opts, sfu.WithPublicIPs(cfg.publicIPs...))
