@@ -220,6 +220,9 @@ func (d *DownTrack) write(b *binding, q queued) {
 		if int32(q.layer) != d.target.Load() || (d.video && q.flags&flagKeyframe == 0) {
 			return
 		}
+		if d.cur >= 0 {
+			d.stats.switches.Add(1)
+		}
 		d.cur = q.layer
 		d.current.Store(int32(q.layer))
 		d.switched, d.waitKeyframe = true, false

@@ -23,6 +23,13 @@ type Stats struct {
 	PLIsIn          uint64 // PLI and FIR received from subscribers
 	PLIsOut         uint64 // keyframe requests sent to publishers, after coalescing
 	Dropped         uint64 // packets dropped for subscribers that could not keep up
+	LayerSwitches   uint64 // a subscriber's video moved to another simulcast layer
+
+	// BandwidthPaused counts subscribed videos that are shown but not sent: the subscriber's
+	// downlink estimate does not carry them. LayersPaused counts simulcast layers the
+	// publishers were told to stop (dynacast).
+	BandwidthPaused int
+	LayersPaused    int
 
 	NegotiationFailures uint64
 	ConnectionFailures  uint64
@@ -31,13 +38,14 @@ type Stats struct {
 // trackCounters are one track's share of Stats, updated on the media path by the goroutine
 // that owns the track (so the atomics are uncontended) and read by Stats.
 type trackCounters struct {
-	packets, bytes, nacks, resent, plis, dropped atomic.Uint64
+	packets, bytes, nacks, resent, plis, dropped, switches atomic.Uint64
 }
 
 // totals keeps the counters of ended tracks and the server-wide events.
 type totals struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, resent, plisIn, plisOut, dropped  atomic.Uint64
+	switches                                 atomic.Uint64
 	negotiationFailures, connectionFailures  atomic.Uint64
 }
 
@@ -56,6 +64,7 @@ func (t *totals) retireDown(c *trackCounters) {
 	t.resent.Add(c.resent.Load())
 	t.plisIn.Add(c.plis.Load())
 	t.dropped.Add(c.dropped.Load())
+	t.switches.Add(c.switches.Load())
 }
 
 // Stats returns the server's current counters.
@@ -65,7 +74,7 @@ func (s *Server) Stats() Stats {
 		PacketsIn: t.packetsIn.Load(), BytesIn: t.bytesIn.Load(),
 		PacketsOut: t.packetsOut.Load(), BytesOut: t.bytesOut.Load(),
 		NACKsIn: t.nacks.Load(), Retransmissions: t.resent.Load(),
-		PLIsIn: t.plisIn.Load(), PLIsOut: t.plisOut.Load(), Dropped: t.dropped.Load(),
+		PLIsIn: t.plisIn.Load(), PLIsOut: t.plisOut.Load(), Dropped: t.dropped.Load(), LayerSwitches: t.switches.Load(),
 		NegotiationFailures: t.negotiationFailures.Load(), ConnectionFailures: t.connectionFailures.Load(),
 	}
 	s.mu.Lock()
@@ -85,6 +94,11 @@ func (s *Server) Stats() Stats {
 				st.PacketsIn += up.stats.packets.Load()
 				st.BytesIn += up.stats.bytes.Load()
 				st.PLIsOut += up.stats.plis.Load()
+				for i := range up.infos {
+					if up.alloc.paused[i] {
+						st.LayersPaused++
+					}
+				}
 			}
 			for _, d := range p.subscribed {
 				st.PacketsOut += d.stats.packets.Load()
@@ -93,6 +107,10 @@ func (s *Server) Stats() Stats {
 				st.Retransmissions += d.stats.resent.Load()
 				st.PLIsIn += d.stats.plis.Load()
 				st.Dropped += d.stats.dropped.Load()
+				st.LayerSwitches += d.stats.switches.Load()
+				if d.alloc.wanted >= 0 && d.alloc.target < 0 {
+					st.BandwidthPaused++
+				}
 			}
 		}
 		r.mu.Unlock()

@@ -390,6 +390,9 @@ func TestSimulcastFollowsTileSize(t *testing.T) {
 
 	// Dynacast: nobody needs any layer now, so alice is told to pause them all...
 	alice.waitLayers(t, "", 5*time.Second)
+	if st := ts.sfu.Stats(); st.LayersPaused != 3 || st.LayerSwitches < uint64(len(order)-1) {
+		t.Fatalf("stats: %d layers paused, %d layer switches; want 3 and at least %d", st.LayersPaused, st.LayerSwitches, len(order)-1)
+	}
 	// ... and when bob shows a small tile again, to send the low layer only...
 	trackSettings(t, bob, alice.ID, 320, 180, true)
 	alice.waitLayers(t, "q", 2*time.Second)

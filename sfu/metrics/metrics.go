@@ -54,6 +54,9 @@ func New() *Collector {
 	g("participants", "Participants in all rooms.", func(s *sfu.Stats) int { return s.Participants })
 	g("published_tracks", "Tracks being published.", func(s *sfu.Stats) int { return s.PublishedTracks })
 	g("subscribed_tracks", "Tracks being forwarded to subscribers.", func(s *sfu.Stats) int { return s.SubscribedTracks })
+	g("bandwidth_paused_tracks", "Subscribed videos shown but not sent: the subscriber's downlink estimate does not carry them.",
+		func(s *sfu.Stats) int { return s.BandwidthPaused })
+	g("paused_layers", "Simulcast layers their publishers were told to stop, as no subscriber needs them.", func(s *sfu.Stats) int { return s.LayersPaused })
 	k("packets_in", "RTP packets received from publishers.", func(s *sfu.Stats) uint64 { return s.PacketsIn })
 	k("bytes_in", "RTP payload bytes received from publishers.", func(s *sfu.Stats) uint64 { return s.BytesIn })
 	k("packets_out", "RTP packets forwarded to subscribers, retransmissions excluded.", func(s *sfu.Stats) uint64 { return s.PacketsOut })
@@ -62,6 +65,7 @@ func New() *Collector {
 	k("retransmissions", "Packets resent to subscribers from the packet cache.", func(s *sfu.Stats) uint64 { return s.Retransmissions })
 	k("plis_received", "Keyframe requests (PLI, FIR) received from subscribers.", func(s *sfu.Stats) uint64 { return s.PLIsIn })
 	k("plis_sent", "Keyframe requests sent to publishers, after coalescing.", func(s *sfu.Stats) uint64 { return s.PLIsOut })
+	k("layer_switches", "Moves of a subscriber's video to another simulcast layer.", func(s *sfu.Stats) uint64 { return s.LayerSwitches })
 	k("packets_dropped", "Packets dropped for subscribers that could not keep up.", func(s *sfu.Stats) uint64 { return s.Dropped })
 	k("negotiation_failures", "Renegotiations that failed and ended a participant.", func(s *sfu.Stats) uint64 { return s.NegotiationFailures })
 	k("connection_failures", "PeerConnections that failed (ICE or DTLS).", func(s *sfu.Stats) uint64 { return s.ConnectionFailures })
