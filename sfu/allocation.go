@@ -12,17 +12,16 @@ import (
 // layer of each video track each subscriber gets:
 //
 //  1. What it asks for (TrackSettings): the smallest layer that fills the tile, none when hidden.
-//  2. What its downlink carries: the estimate of Google Congestion Control from the subscriber's
-//     transport-wide feedback (engine.go). Audio is taken off first; then every shown video gets
+//  2. What its downlink carries: the estimate (package bwe, after Google Congestion Control)
+//     from the subscriber's transport-wide feedback. Audio is taken off first; then every shown video gets
 //     its lowest live layer, by priority (screen shares, then the active speaker, then the rest)
 //     for as long as the budget lasts, the others are paused; then, in the same order, each is
 //     raised towards the layer it asked for while the budget allows. A raise needs 15% of
 //     headroom over the layer's rate, so that an estimate hovering at a threshold does not make
 //     the layer flap.
 //
-// As the estimate falls, tracks step down and pause; as gcc raises it again (it probes upward
-// by itself while no congestion shows: about 8% a second, and at once back to a rate that
-// worked before), they step back up. Until a subscriber's first feedback arrives (or when it
+// As the estimate falls, tracks step down and pause; as it grows again (8% a second while no
+// congestion shows, whatever is sent: an upgrade is the probe), they step back up. Until a subscriber's first feedback arrives (or when it
 // does not do transport-wide congestion control at all) its downlink is not limited.
 //
 // A layer is live while its packets arrive: one that sent nothing for layerStopTicks is taken as
@@ -133,10 +132,14 @@ func (d *DownTrack) wantedLayer() int {
 
 // downlinkEstimate is what p's downlink carries, in bits per second, or MaxInt when not known.
 func (p *Participant) downlinkEstimate() int {
-	if p.bwe == nil || !p.bweFeedback.Load() {
+	if p.bwe == nil {
 		return math.MaxInt
 	}
-	return max(p.bwe.GetTargetBitrate(), minEstimate)
+	r, ok := p.bwe.Estimate()
+	if !ok {
+		return math.MaxInt
+	}
+	return r
 }
 
 // allocateLocked shares out p's downlink over the tracks it receives. The room's lock is held.
@@ -153,6 +156,9 @@ func (r *Room) allocateLocked(p *Participant) {
 	}
 	next := allocate(budget, videos, r.speaker.current)
 	for i, d := range videos {
+		if next[i] != int(d.alloc.target) {
+			d.log.Debug("layer", "from", d.alloc.target, "to", next[i], "wanted", d.alloc.wanted, "downlink", p.downlinkEstimate())
+		}
 		d.alloc.target = int8(next[i])
 		d.setTarget(next[i])
 	}

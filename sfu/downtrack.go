@@ -40,6 +40,7 @@ type DownTrack struct {
 	rtt        atomic.Int64 // nanoseconds, from the subscriber's receiver reports
 	target     atomic.Int32 // the layer to forward, -1 for none; set by allocation
 	current    atomic.Int32 // the layer being forwarded, -1 for none; set by the writer
+	waiting    atomic.Bool  // the writer skips video until a keyframe; set by the writer
 	done       chan struct{}
 	closeOnce  sync.Once
 	log        *slog.Logger
@@ -165,6 +166,17 @@ func (d *DownTrack) setTarget(i int) {
 	}
 }
 
+// needsKeyframe reports whether the subscriber waits for a keyframe: to start, to switch layers,
+// or after a drop. The tick asks again while it does (a request or its keyframe may be lost, and
+// browsers send no keyframe unasked).
+func (d *DownTrack) needsKeyframe() (layer int, ok bool) {
+	t := int(d.target.Load())
+	if !d.video || t < 0 || d.bound.Load() == nil {
+		return 0, false
+	}
+	return t, int(d.current.Load()) != t || d.waiting.Load()
+}
+
 // enqueue is called by the publisher's reader goroutine for every packet of layer l. It takes
 // only the layers being forwarded or switched to, and never blocks.
 func (d *DownTrack) enqueue(l int8, m packetcache.Meta) {
@@ -207,6 +219,7 @@ func (d *DownTrack) skip() {
 	d.resync = true
 	if d.video && !d.waitKeyframe {
 		d.waitKeyframe = true
+		d.waiting.Store(true)
 		d.up.requestKeyframe(int(d.cur))
 	}
 }
@@ -226,6 +239,7 @@ func (d *DownTrack) write(b *binding, q queued) {
 		d.cur = q.layer
 		d.current.Store(int32(q.layer))
 		d.switched, d.waitKeyframe = true, false
+		d.waiting.Store(false)
 	} else if d.target.Load() < 0 {
 		d.cur = -1 // paused: nothing more until a target is set, which starts like a switch
 		d.current.Store(-1)
@@ -239,6 +253,7 @@ func (d *DownTrack) write(b *binding, q queued) {
 			return
 		}
 		d.waitKeyframe = false
+		d.waiting.Store(false)
 	}
 	l := d.up.layer(int(q.layer))
 	if l == nil {
@@ -391,7 +406,9 @@ func (d *DownTrack) readRTCP(sender *webrtc.RTPSender) {
 				d.stats.plis.Add(1)
 				d.up.requestKeyframe(int(d.current.Load()))
 			case *rtcp.TransportLayerCC:
-				d.subscriber.bweFeedback.Store(true)
+				if e := d.subscriber.bwe; e != nil {
+					e.OnFeedback(p)
+				}
 			case *rtcp.TransportLayerNack:
 				d.stats.nacks.Add(1)
 				d.queueResends(p.Nacks)

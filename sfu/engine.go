@@ -7,10 +7,11 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu/bwe"
 )
 
 // newAPI builds the one webrtc.API that every PeerConnection of the server is made from: codecs,
@@ -22,15 +23,15 @@ import (
 //     answered from the publisher's shared packet cache instead (downtrack.go).
 //   - RTCP reports: receiver reports to publishers, sender reports to subscribers.
 //   - TWCC feedback to publishers, so the browser's send-side bandwidth estimate works.
-//   - TWCC sequence numbers on what subscribers receive, and Google Congestion Control (gcc) on
-//     their feedback: each subscriber's downlink estimate, which allocation.go shares out over
-//     its tracks. gcc runs with a pacer that sends at once: its default pacer copies and queues every packet.
+//   - TWCC sequence numbers on what subscribers receive, whose feedback gives each subscriber's
+//     downlink estimate (package bwe), which allocation.go shares out over its tracks. Not Pion's
+//     gcc: it allocates twice per packet and runs goroutines per connection.
 //   - no intervalpli: keyframes are requested on demand and throttled (keyframe.go).
 //   - no stats interceptor: it costs CPU on every packet and nothing reads it yet.
 //
 // onBWE is called, inside NewPeerConnection and on its goroutine, with the new connection's
 // bandwidth estimator (see Server.newPeerConnection).
-func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(*bwe.Estimator)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("sfu: register codecs: %w", err)
@@ -77,19 +78,10 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(cc.Bandwi
 		return nil, fmt.Errorf("sfu: twcc: %w", err)
 	}
 	if cfg.bwe {
-		// The congestion controller goes before the stamper, so that it sees each packet with
-		// its transport-wide sequence number already set (bwe.go).
-		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) { return newEstimator(cfg) })
-		if err != nil {
-			return nil, fmt.Errorf("sfu: congestion control: %w", err)
-		}
-		ccf.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) {
-			if onBWE != nil {
-				onBWE(e)
-			}
+		reg.Add(&bwe.Factory{
+			Config: bwe.Config{Initial: cfg.bweInitial, Min: minEstimate, Max: cfg.bweMax},
+			OnNew:  onBWE,
 		})
-		reg.Add(ccf)
-		reg.Add(twccStamperFactory{})
 	}
 
 	s := webrtc.SettingEngine{}

@@ -323,9 +323,10 @@ func BenchmarkPionTrackLocalStaticRTP(b *testing.B) {
 // Each iteration forwards one packet and waits until every subscriber's writer has handed it to
 // Pion. engine=pion-default sends with the same API as BenchmarkPionTrackLocalStaticRTP;
 // engine=sfu with the server's own (newAPI: no NACK responder, no stats interceptor, AES-128-GCM
-// preferred, one ICE UDP mux). The receiving side is stock Pion in both.
+// preferred, one ICE UDP mux, downlink estimation); engine=sfu-nobwe the same without downlink
+// estimation (no TWCC numbering, no gcc). The receiving side is stock Pion in all.
 func BenchmarkForwardThroughPion(b *testing.B) {
-	for _, engine := range []string{"pion-default", "sfu"} {
+	for _, engine := range []string{"pion-default", "sfu", "sfu-nobwe"} {
 		for _, n := range []int{1, 10, 50} {
 			b.Run(fmt.Sprintf("engine=%s/subscribers=%d", engine, n), func(b *testing.B) {
 				benchmarkForwardThroughPion(b, engine, n)
@@ -336,7 +337,7 @@ func BenchmarkForwardThroughPion(b *testing.B) {
 
 func benchmarkForwardThroughPion(b *testing.B, engine string, n int) {
 	sendAPI := newStockPionAPI(b)
-	if engine == "sfu" {
+	if engine == "sfu" || engine == "sfu-nobwe" {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			b.Fatal(err)
@@ -345,6 +346,7 @@ func benchmarkForwardThroughPion(b *testing.B, engine string, n int) {
 		b.Cleanup(func() { _ = mux.Close() }) // after the PeerConnections close (cleanups run last first)
 		cfg := defaultConfig()
 		cfg.loopback = true
+		cfg.bwe = engine == "sfu"
 		if sendAPI, err = newAPI(&cfg, mux, nil, nil); err != nil {
 			b.Fatal(err)
 		}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu/bwe"
 )
 
 // Participant is one member of a room: one PeerConnection that carries everything the member
@@ -25,9 +25,8 @@ type Participant struct {
 	pc     *webrtc.PeerConnection
 	log    *slog.Logger
 
-	bwe          cc.BandwidthEstimator // the downlink's estimate, or nil
-	bweFeedback  atomic.Bool           // the client sent transport-wide feedback: bwe means something
-	allocScratch []*DownTrack          // reused by allocation, under the room's lock
+	bwe          *bwe.Estimator // the downlink's estimate, or nil
+	allocScratch []*DownTrack   // reused by allocation, under the room's lock
 
 	infoMu    sync.Mutex
 	trackInfo map[string]TrackInfo // what the client said of the tracks it publishes, by track id

@@ -8,8 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu/bwe"
 )
 
 // MaxRoomName and MaxName bound what a client may call a room and itself, in bytes.
@@ -34,7 +35,7 @@ type Server struct {
 	// pcMu makes each new PeerConnection's bandwidth estimator reach newPeerConnection: Pion
 	// hands it to a callback inside NewPeerConnection, with no way to tell which connection it is for.
 	pcMu   sync.Mutex
-	newBWE cc.BandwidthEstimator
+	newBWE *bwe.Estimator
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -65,7 +66,7 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, conn: conn, mux: mux, tcp: tcp, rooms: map[string]*Room{},
 		stopTick: make(chan struct{}), tickDone: make(chan struct{})}
-	api, err := newAPI(&s.cfg, mux, tcpMux, func(e cc.BandwidthEstimator) { s.newBWE = e })
+	api, err := newAPI(&s.cfg, mux, tcpMux, func(e *bwe.Estimator) { s.newBWE = e })
 	if err != nil {
 		_ = mux.Close()
 		if tcpMux != nil {
@@ -80,7 +81,7 @@ func New(opts ...Option) (*Server, error) {
 
 // newPeerConnection makes a participant's connection and returns it with its downlink's
 // bandwidth estimator (nil when estimation is off).
-func (s *Server) newPeerConnection() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+func (s *Server) newPeerConnection() (*webrtc.PeerConnection, *bwe.Estimator, error) {
 	s.pcMu.Lock()
 	defer s.pcMu.Unlock()
 	s.newBWE = nil

@@ -33,8 +33,8 @@ func (s *Server) tickLoop() {
 	}
 }
 
-// tick updates the room's active speaker, measures its tracks, and reallocates every member's
-// downlink.
+// tick updates the room's active speaker, measures its tracks, reallocates every member's
+// downlink, and asks again for the keyframes that subscribers still wait for.
 func (r *Room) tick(dt time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -50,6 +50,11 @@ func (r *Room) tick(dt time.Duration) {
 	for _, p := range r.participants {
 		for _, up := range p.published {
 			r.dynacastLocked(up)
+		}
+		for _, d := range p.subscribed {
+			if l, ok := d.needsKeyframe(); ok {
+				d.up.requestKeyframe(l) // at most once per keyframe interval per layer
+			}
 		}
 	}
 }

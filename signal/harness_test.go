@@ -96,6 +96,8 @@ type synthTrack struct {
 	mime  string
 
 	wantKeyframe atomic.Bool
+	noPeriodic   atomic.Bool           // keyframes only when asked, like a browser
+	ignorePLIs   atomic.Int32          // PLIs to ignore, as if they were lost
 	levelID      atomic.Uint32         // negotiated id of the audio level extension; 0 sends none
 	level        atomic.Uint32         // the audio level sent, in -dBov (127: silence)
 	skip         func(seq uint16) bool // sequence numbers not to send (uplink loss); guarded by mu
@@ -188,7 +190,7 @@ func (s *synthTrack) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		kf := s.video && (n%60 == 0 || s.wantKeyframe.Swap(false))
+		kf := s.video && ((n%60 == 0 && !s.noPeriodic.Load()) || n == 0 || s.wantKeyframe.Swap(false))
 		p := s.payload(n, kf)
 		s.mu.Lock()
 		s.sent[string(p)] = true
@@ -219,7 +221,7 @@ func onRTCP(tracks ...*synthTrack) func(*webrtc.RTPSender, []rtcp.Packet) {
 	return func(s *webrtc.RTPSender, pkts []rtcp.Packet) {
 		var tr *synthTrack
 		for _, t := range tracks {
-			if s.Track() == webrtc.TrackLocal(t) {
+			if client.Unwrap(s.Track()) == webrtc.TrackLocal(t) {
 				tr = t
 			}
 		}
@@ -230,7 +232,9 @@ func onRTCP(tracks ...*synthTrack) func(*webrtc.RTPSender, []rtcp.Packet) {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication:
 				tr.plis.Add(1)
-				tr.wantKeyframe.Store(true)
+				if tr.ignorePLIs.Add(-1) < 0 {
+					tr.wantKeyframe.Store(true)
+				}
 			case *rtcp.ReceiverReport:
 				tr.rrs.Add(1)
 			case *rtcp.TransportLayerCC:
@@ -363,7 +367,7 @@ func join(t *testing.T, ts *testServer, room, name string, publish bool) *member
 	if publish {
 		m.audio.level.Store(127)
 		for _, s := range c.Senders() {
-			if s.Track() != webrtc.TrackLocal(m.audio) {
+			if client.Unwrap(s.Track()) != webrtc.TrackLocal(m.audio) {
 				continue
 			}
 			for _, e := range s.GetParameters().HeaderExtensions {

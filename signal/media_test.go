@@ -158,6 +158,23 @@ func TestNewSubscriberTriggersKeyframeRequest(t *testing.T) {
 	t.Logf("bob's video started %v after joining", time.Since(joined))
 }
 
+// A keyframe request that goes unanswered (lost, or ignored) is made again: a subscriber waiting
+// for a keyframe is not left with a frozen picture by a publisher that sends keyframes only when
+// asked, as browsers do.
+func TestKeyframeRequestIsRepeated(t *testing.T) {
+	ts := startServer(t)
+	alice := join(t, ts, "kf2", "alice", true)
+	alice.video.noPeriodic.Store(true)
+	time.Sleep(500 * time.Millisecond)
+	alice.video.ignorePLIs.Store(2)
+	before := alice.video.plis.Load()
+	bob := join(t, ts, "kf2", "bob", false)
+	videoFrom(t, bob, alice)
+	if n := alice.video.plis.Load() - before; n < 3 {
+		t.Fatalf("bob's video started after %d keyframe requests; the first 2 were ignored", n)
+	}
+}
+
 func TestStalledSubscriberDoesNotSlowOthers(t *testing.T) {
 	ts := startServer(t)
 	alice := join(t, ts, "stall", "alice", true)

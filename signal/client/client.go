@@ -86,6 +86,7 @@ type Client struct {
 	sentOffer  *webrtc.SessionDescription // sent, not yet answered, not yet applied
 	candidates []webrtc.ICECandidateInit
 	senders    []*webrtc.RTPSender
+	gates      []*gatedTrack // tracks published after the join (gate.go)
 
 	closeErr  error
 	closeCode websocket.StatusCode
@@ -290,10 +291,20 @@ func (c *Client) publish(t webrtc.TrackLocal, layers ...webrtc.TrackLocal) error
 	return nil
 }
 
-// Publish adds a track and renegotiates.
+// Publish adds a track and renegotiates. The track sends once the server has answered an offer
+// with it (gate.go); its sender's Track() is a wrapper, which Unwrap undoes.
 func (c *Client) Publish(t webrtc.TrackLocal) error {
 	c.mu.Lock()
-	err := c.publish(t)
+	g := &gatedTrack{TrackLocal: t}
+	err := c.publish(g)
+	if err == nil {
+		for _, tr := range c.PC.GetTransceivers() {
+			if tr.Sender() != nil && tr.Sender().Track() == webrtc.TrackLocal(g) {
+				g.tr = tr
+			}
+		}
+		c.gates = append(c.gates, g)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return err
@@ -399,6 +410,7 @@ func (c *Client) handle(m signal.Message) error {
 		if err := c.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
 			return err
 		}
+		c.openGates(m.SDP)
 		if err := c.flushCandidates(); err != nil {
 			return err
 		}

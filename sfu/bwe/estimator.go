@@ -1,0 +1,218 @@
+package bwe
+
+import (
+	"math"
+	"sync"
+
+	"github.com/pion/rtcp"
+)
+
+// Config bounds an Estimator, in bits per second.
+type Config struct {
+	Initial, Min, Max int
+}
+
+const (
+	decreaseFactor    = 0.85  // of what arrived, on overuse
+	increasePerSec    = 1.08  // growth of the delay-based rate a second, while no overuse shows
+	lossHigh          = 0.10  // over this share lost, the loss-based rate falls
+	lossLow           = 0.02  // under it, it grows back
+	lossIncrease      = 1.05  // per lossInterval
+	lossInterval      = 200e6 // ns: the shortest window over which loss is measured
+	lossWindowPackets = 20    // the fewest packets it is measured over
+	decreaseInterval  = 200e6 // ns between two delay-based decreases: give the last one time to show
+	ackWindow         = 500e6 // ns over which the arrived rate is measured
+	maxIncreaseStep   = 1e9   // ns: a gap in feedback does not make one huge step
+	lossSmoothing     = 0.5   // weight of the newest feedback's loss
+	referenceUnit     = 64e6  // ns per unit of a feedback's reference time
+)
+
+// Estimator turns one connection's transport-wide feedback into a bandwidth estimate. Its
+// methods are safe for concurrent use.
+type Estimator struct {
+	cfg     Config
+	history History
+
+	mu           sync.Mutex
+	rate         float64 // delay-based
+	lossRate     float64 // loss-based, never above rate; the estimate
+	lastLoss     int64   // when the last loss window ended
+	windowLost   int
+	windowTotal  int
+	lossWindows  int
+	trend        *trendline
+	loss         float64 // smoothed share lost
+	lastUpdate   int64
+	lastDecrease int64
+	feedbacks    int
+	acked        [16]struct {
+		at    int64
+		bytes int
+	}
+	ackedNext int
+}
+
+// NewEstimator starts an estimate at cfg.Initial.
+func NewEstimator(cfg Config) *Estimator {
+	if cfg.Min <= 0 {
+		cfg.Min = 50_000
+	}
+	if cfg.Max < cfg.Min {
+		cfg.Max = 50_000_000
+	}
+	if cfg.Initial < cfg.Min || cfg.Initial > cfg.Max {
+		cfg.Initial = max(cfg.Min, min(cfg.Max, 1_000_000))
+	}
+	return &Estimator{cfg: cfg, rate: float64(cfg.Initial), lossRate: float64(cfg.Initial), trend: newTrendline()}
+}
+
+// Estimate is the current estimate in bits per second, and whether any feedback has come: until
+// it has, the estimate is only the initial guess.
+func (e *Estimator) Estimate() (int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return int(e.lossRate), e.feedbacks > 0
+}
+
+// Loss is the smoothed share of packets the subscriber reported lost.
+func (e *Estimator) Loss() float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.loss
+}
+
+// OnFeedback takes one transport-wide congestion control feedback from the subscriber.
+func (e *Estimator) OnFeedback(fb *rtcp.TransportLayerCC) {
+	e.onFeedback(fb, nanotime())
+}
+
+func (e *Estimator) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	received, lost, bytes := e.walk(fb)
+	if received+lost == 0 {
+		return
+	}
+	e.feedbacks++
+	e.acked[e.ackedNext] = struct {
+		at    int64
+		bytes int
+	}{now, bytes}
+	e.ackedNext = (e.ackedNext + 1) % len(e.acked)
+	dt := now - e.lastUpdate
+	if e.lastUpdate == 0 || dt > maxIncreaseStep {
+		dt = 0
+	}
+	e.lastUpdate = now
+
+	// The delay-based rate: down to what arrived when queues grow, held while they drain,
+	// otherwise up 8% a second.
+	switch e.trend.state {
+	case usageOver:
+		if now-e.lastDecrease >= decreaseInterval {
+			if arrived := e.ackedRate(now); arrived > 0 {
+				e.rate = math.Min(e.rate, decreaseFactor*arrived)
+			} else {
+				e.rate *= decreaseFactor
+			}
+			e.lastDecrease = now
+		}
+	case usageNormal:
+		e.rate *= math.Pow(increasePerSec, float64(dt)/1e9)
+	}
+	e.rate = math.Max(float64(e.cfg.Min), math.Min(float64(e.cfg.Max), e.rate))
+
+	// The loss-based rate, the estimate: down by half the share lost when over a tenth is lost,
+	// up 5% when under 2% is, never above the delay-based rate. The share is taken over at least
+	// lossWindowPackets packets and lossInterval, so that one report does not swing it.
+	e.windowLost += lost
+	e.windowTotal += received + lost
+	if e.windowTotal >= lossWindowPackets && now-e.lastLoss >= lossInterval {
+		share := float64(e.windowLost) / float64(e.windowTotal)
+		e.windowLost, e.windowTotal, e.lastLoss = 0, 0, now
+		if e.lossWindows == 0 {
+			e.loss = share
+		} else {
+			e.loss += lossSmoothing * (share - e.loss)
+		}
+		e.lossWindows++
+		switch {
+		case share > lossHigh:
+			e.lossRate *= 1 - 0.5*share
+		case share < lossLow:
+			e.lossRate *= lossIncrease
+		}
+	}
+	e.lossRate = math.Max(float64(e.cfg.Min), math.Min(e.rate, e.lossRate))
+}
+
+// walk goes through the packets a feedback reports, feeding the delay detector, and counts them.
+func (e *Estimator) walk(fb *rtcp.TransportLayerCC) (received, lost, bytes int) {
+	h := &e.history
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seq := fb.BaseSequenceNumber
+	arrival := int64(fb.ReferenceTime) * referenceUnit
+	remaining := int(fb.PacketStatusCount)
+	deltas := fb.RecvDeltas
+	one := func(symbol uint16) {
+		s, known := h.lookup(seq)
+		seq++
+		remaining--
+		switch symbol {
+		case rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketReceivedLargeDelta:
+			if len(deltas) == 0 {
+				return
+			}
+			arrival += deltas[0].Delta * 1000 // the rtcp package gives deltas in microseconds
+			deltas = deltas[1:]
+			if known {
+				received++
+				bytes += int(s.size)
+				e.trend.add(s.at, arrival, int(s.size))
+			}
+		case rtcp.TypeTCCPacketNotReceived:
+			if known {
+				lost++
+			}
+		}
+	}
+	for _, c := range fb.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for i := uint16(0); i < c.RunLength && remaining > 0; i++ {
+				one(c.PacketStatusSymbol)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, sym := range c.SymbolList {
+				if remaining <= 0 {
+					break
+				}
+				if c.SymbolSize == rtcp.TypeTCCSymbolSizeOneBit && sym == 1 {
+					sym = rtcp.TypeTCCPacketReceivedSmallDelta
+				}
+				one(sym)
+			}
+		}
+	}
+	return received, lost, bytes
+}
+
+// ackedRate is what arrived at the subscriber over the last ackWindow, in bits per second, or 0
+// when there is too little to tell.
+func (e *Estimator) ackedRate(now int64) float64 {
+	oldest := now
+	total := 0
+	for _, a := range e.acked {
+		if a.at == 0 || now-a.at > ackWindow {
+			continue
+		}
+		total += a.bytes
+		oldest = min(oldest, a.at)
+	}
+	span := float64(now-oldest) / 1e9
+	if span < 0.05 {
+		return 0
+	}
+	return float64(total*8) / span
+}

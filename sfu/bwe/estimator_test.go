@@ -1,0 +1,180 @@
+package bwe
+
+import (
+	"testing"
+
+	"github.com/pion/rtcp"
+)
+
+// link simulates a path of a given capacity with a FIFO queue and random-free loss: packets sent
+// at the sender's rate arrive when the bottleneck has carried everything before them. Every
+// feedbackEvery it reports what arrived, as a subscriber's browser would.
+type link struct {
+	e        *Estimator
+	now      int64 // ns
+	capacity float64
+	lossEach int // drop every lossEach-th packet (0: none)
+
+	seq         uint16
+	busyUntil   int64
+	pending     []pkt
+	lastFB      int64
+	sentPackets int
+}
+
+type pkt struct {
+	seq     uint16
+	arrival int64
+	lost    bool
+}
+
+const (
+	packetSize    = 1200
+	feedbackEvery = 50e6
+)
+
+// run sends at rate (bit/s) for d ns.
+func (l *link) run(rate float64, d int64) {
+	gap := int64(packetSize * 8 / rate * 1e9)
+	end := l.now + d
+	for ; l.now < end; l.now += gap {
+		l.e.history.add(l.seq, l.now, packetSize)
+		l.sentPackets++
+		p := pkt{seq: l.seq}
+		l.seq++
+		if l.lossEach > 0 && l.sentPackets%l.lossEach == 0 {
+			p.lost = true
+		} else {
+			start := max(l.now, l.busyUntil)
+			l.busyUntil = start + int64(packetSize*8/l.capacity*1e9)
+			p.arrival = l.busyUntil + 20e6 // plus a 20 ms path
+		}
+		l.pending = append(l.pending, p)
+		if l.now-l.lastFB >= feedbackEvery {
+			l.feedback()
+			l.lastFB = l.now
+		}
+	}
+}
+
+// feedback reports the pending packets that have arrived by now (and the lost ones before them).
+func (l *link) feedback() {
+	n := 0
+	for n < len(l.pending) && (l.pending[n].lost || l.pending[n].arrival <= l.now) {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: l.pending[0].seq, PacketStatusCount: uint16(n)}
+	var ref int64 = -1
+	prev := int64(0)
+	for _, p := range l.pending[:n] {
+		sym := uint16(rtcp.TypeTCCPacketNotReceived)
+		if !p.lost {
+			sym = rtcp.TypeTCCPacketReceivedLargeDelta
+			if ref < 0 {
+				ref = p.arrival / referenceUnit
+				fb.ReferenceTime = uint32(ref)
+				prev = ref * referenceUnit
+			}
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: (p.arrival - prev) / 1000})
+			prev = p.arrival
+		}
+		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
+	}
+	l.pending = l.pending[n:]
+	l.e.onFeedback(fb, l.now)
+}
+
+func (l *link) estimate() int {
+	r, _ := l.e.Estimate()
+	return r
+}
+
+func TestEstimateGrowsOnAClearPath(t *testing.T) {
+	l := &link{e: NewEstimator(Config{Initial: 1_000_000, Min: 50_000, Max: 20_000_000}), now: 1e9, capacity: 50e6}
+	if r, ok := l.e.Estimate(); r != 1_000_000 || ok {
+		t.Fatalf("before feedback: %d, %v; want the initial 1000000 and no feedback yet", r, ok)
+	}
+	l.run(800_000, 10e9)
+	t.Logf("clear path: %d after 10 s", l.estimate())
+	// 8% a second for 10 s: about 2.1x.
+	if r := l.estimate(); r < 1_800_000 || r > 2_500_000 {
+		t.Fatalf("after 10 s on a clear path: %d bit/s, want about 2.1 Mbit/s", r)
+	}
+}
+
+func TestEstimateFallsWhenQueuesGrow(t *testing.T) {
+	l := &link{e: NewEstimator(Config{Initial: 3_000_000, Min: 50_000, Max: 20_000_000}), now: 1e9, capacity: 1e6}
+	l.run(2_500_000, 2e9) // 2.5 Mbit/s into a 1 Mbit/s bottleneck
+	t.Logf("2.5 Mbit/s into 1 Mbit/s: estimate %d after 2 s (state %d)", l.estimate(), l.e.trend.state)
+	if r := l.estimate(); r > 1_100_000 {
+		t.Fatalf("sending 2.5 Mbit/s over 1 Mbit/s for 2 s: estimate %d, want at most about the capacity", r)
+	}
+	// Sending under the capacity, once the queue drains, it grows again.
+	before := l.estimate()
+	l.run(500_000, 10e9)
+	if r := l.estimate(); r <= before {
+		t.Fatalf("after the queue drained: estimate %d, not above %d", r, before)
+	}
+}
+
+func TestEstimateFollowsLoss(t *testing.T) {
+	l := &link{e: NewEstimator(Config{Initial: 2_000_000, Min: 50_000, Max: 20_000_000}), now: 1e9, capacity: 50e6, lossEach: 3}
+	l.run(1_000_000, 2e9) // a third lost
+	low := l.estimate()
+	t.Logf("a third lost: %d after 2 s, loss %.2f", low, l.e.Loss())
+	if low > 1_000_000 {
+		t.Fatalf("with a third of the packets lost for 2 s: estimate %d, want under 1 Mbit/s", low)
+	}
+	if loss := l.e.Loss(); loss < 0.25 || loss > 0.4 {
+		t.Fatalf("loss %.2f, want about 0.33", loss)
+	}
+	l.lossEach = 50 // 2%: hold
+	l.run(300_000, 2e9)
+	if r := l.estimate(); r < low*9/10 || r > low*11/10 {
+		t.Fatalf("at 2%% loss: estimate %d, want it held near %d", r, low)
+	}
+	l.lossEach = 0
+	l.run(300_000, 5e9)
+	if r := l.estimate(); r < low*13/10 {
+		t.Fatalf("5 s after the loss cleared: estimate %d, want it grown from %d", r, low)
+	}
+}
+
+func TestEstimateStaysInBounds(t *testing.T) {
+	l := &link{e: NewEstimator(Config{Initial: 1_000_000, Min: 200_000, Max: 1_500_000}), now: 1e9, capacity: 50e6}
+	l.run(500_000, 20e9)
+	if r := l.estimate(); r != 1_500_000 {
+		t.Fatalf("estimate %d, want the maximum 1500000", r)
+	}
+	l.lossEach = 2
+	l.run(500_000, 20e9)
+	if r := l.estimate(); r != 200_000 {
+		t.Fatalf("estimate %d, want the minimum 200000", r)
+	}
+}
+
+func TestFeedbackForUnknownPacketsIsIgnored(t *testing.T) {
+	e := NewEstimator(Config{Initial: 1_000_000, Min: 50_000, Max: 20_000_000})
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 500, PacketStatusCount: 3,
+		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 3}}}
+	e.onFeedback(fb, 2e9)
+	if r, ok := e.Estimate(); r != 1_000_000 || ok {
+		t.Fatalf("after feedback about packets never sent: %d, %v", r, ok)
+	}
+	// A malformed report (more packets than statuses, deltas missing) does not panic.
+	e.history.add(7, 1e9, 1000)
+	e.onFeedback(&rtcp.TransportLayerCC{BaseSequenceNumber: 7, PacketStatusCount: 40,
+		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit,
+			SymbolList: []uint16{2, 1, 1}}}}, 2e9)
+}
+
+func TestHistoryDoesNotAllocate(t *testing.T) {
+	var h History
+	n := testing.AllocsPerRun(1000, func() { h.add(1, 2, 3) })
+	if n != 0 {
+		t.Fatalf("History.add allocates %v times", n)
+	}
+}
