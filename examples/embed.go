@@ -16,7 +16,7 @@ import (
 var web embed.FS
 
 // Web returns the web client's files, rooted at the web directory, for serving at "/"
-// (index.html, app.js, style.css).
+// (index.html, style.css, and app.js with the modules it imports).
 func Web() fs.FS {
 	sub, err := fs.Sub(web, "web")
 	if err != nil {

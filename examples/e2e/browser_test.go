@@ -228,12 +228,13 @@ func (b *browser) click(selector string) (time.Time, error) {
 	return time.UnixMilli(ms), nil
 }
 
-// scaleDown makes the page send its camera at 1/factor of its width and height.
+// scaleDown makes the page send its camera at 1/factor of its width and height: every simulcast
+// layer at 1/factor of its own size.
 func (b *browser) scaleDown(factor float64) error {
 	_, err := eval[bool](b, fmt.Sprintf(`(async () => {
   const sender = window.sfuClient.pc.getSenders().find((s) => s.track?.kind === 'video');
   const params = sender.getParameters();
-  for (const e of params.encodings) e.scaleResolutionDownBy = %v;
+  for (const e of params.encodings) e.scaleResolutionDownBy = (e.scaleResolutionDownBy ?? 1) * %v;
   await sender.setParameters(params);
   return true;
 })()`, factor))

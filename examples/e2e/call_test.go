@@ -62,7 +62,7 @@ func TestThreePersonCall(t *testing.T) {
 			t.Errorf("active speaker: %v", err)
 		}
 		if !t.Failed() {
-			saveCallScreenshot(t, alice)
+			saveScreenshot(t, alice, "three-person-call.png")
 		}
 	})
 	if !ok {
@@ -236,15 +236,16 @@ func waitPicture(t *testing.T, who *member, viewers []*member, shown bool) {
 	t.Logf("every viewer shows %s's picture=%v within %v", who.name, shown, time.Since(start).Round(time.Millisecond))
 }
 
-// saveCallScreenshot keeps a picture of the call at desktop size, for people to look at.
-func saveCallScreenshot(t *testing.T, m *member) {
+// saveScreenshot keeps a picture of the call as m sees it at desktop size, for people to look
+// at, in the artifacts folder under name.
+func saveScreenshot(t *testing.T, m *member, name string) {
 	t.Helper()
 	png, err := m.screenshot()
 	if err != nil {
 		t.Errorf("screenshot: %v", err)
 		return
 	}
-	path := filepath.Join(artifactsDir(t), "three-person-call.png")
+	path := filepath.Join(artifactsDir(t), name)
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Errorf("screenshot: %v", err)
 		return

@@ -9,7 +9,8 @@
 //
 // Every browser is its own Chromium process (one chromedp ExecAllocator each), so that a test
 // can kill one without a goodbye. At most four run at once: the machines this runs on have two
-// cores, and each browser encodes a 640x480 camera and decodes the others.
+// cores, and each browser encodes a 1280x720 camera in simulcast (up to three layers, fewer
+// while the server pauses those nobody watches) and decodes the others.
 //
 // Chromium comes from SFU_E2E_CHROMIUM, or chromium on PATH, or /usr/bin/chromium. Without it the
 // suite skips, except in CI (CI=true), where a missing browser fails it. The packet-loss test

@@ -20,9 +20,9 @@ func TestTwoRooms(t *testing.T) {
 	for _, room := range rooms {
 		waitAllInCall(t, room)
 	}
-	// Four browsers each encoding and decoding 640x480 are more than two cores can do beside
-	// the other packages' tests; this test is about who receives what, so a quarter of the
-	// pixels will do.
+	// Four browsers each encoding a 1280x720 camera in simulcast and decoding the others are
+	// more than two cores can do beside the other packages' tests; this test is about who
+	// receives what, so a quarter of the pixels will do.
 	for _, m := range members {
 		if err := m.scaleDown(2); err != nil {
 			t.Fatal(err)

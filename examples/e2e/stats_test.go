@@ -11,10 +11,11 @@ import (
 	"time"
 )
 
-// snapshotJS reads what one page shows and receives, in one go: the client's state, the tiles
-// (who is shown, under which name, muted or not, how bright the picture is) and the RTP streams
-// of getStats(). Each inbound stream is given the participant whose tile plays it ("owner"): the
-// tile's stream holds the receiver tracks that getStats names in trackIdentifier. A stream no
+// snapshotJS reads what one page shows and receives, in one go: the client's state, the camera
+// tiles (who is shown, under which name, muted or not, how bright the picture is), the tiles of
+// shared screens, and the RTP streams of getStats(). Each inbound stream is given the participant
+// whose tile plays it ("owner"): the tile's stream holds the receiver tracks that getStats names
+// in trackIdentifier. A stream that a screen's tile plays is owned by "<id>/screen"; a stream no
 // tile plays has no owner.
 //
 // The brightness (mean of R, G and B, 0 to 255) is the video element's current frame drawn
@@ -24,6 +25,7 @@ const snapshotJS = `(async (withPictures) => {
   const c = window.sfuClient;
   const owners = new Map();
   const tiles = [];
+  const screens = [];
   const canvas = document.createElement('canvas');
   canvas.width = 32;
   canvas.height = 24;
@@ -40,7 +42,17 @@ const snapshotJS = `(async (withPictures) => {
     const local = tile.dataset.local === 'true';
     const video = tile.querySelector('video');
     const stream = video?.srcObject;
-    if (!local) for (const track of stream?.getTracks() ?? []) owners.set(track.id, tile.dataset.participantId);
+    const screen = tile.dataset.source === 'screen';
+    const owner = tile.dataset.participantId + (screen ? '/screen' : '');
+    if (!local) for (const track of stream?.getTracks() ?? []) owners.set(track.id, owner);
+    if (screen) {
+      const box = tile.getBoundingClientRect();
+      screens.push({
+        id: tile.dataset.participantId ?? '', trackId: tile.dataset.trackId ?? '',
+        name: tile.querySelector('.name')?.textContent ?? '', width: box.width, height: box.height,
+      });
+      continue;
+    }
     tiles.push({
       id: tile.dataset.participantId ?? '',
       name: tile.querySelector('.name')?.textContent ?? '',
@@ -50,7 +62,7 @@ const snapshotJS = `(async (withPictures) => {
       brightness: brightness(video),
     });
   }
-  const snap = {state: c.state, participantId: c.participantId ?? '', tiles, inbound: [], outbound: []};
+  const snap = {state: c.state, participantId: c.participantId ?? '', tiles, screens, inbound: [], outbound: []};
   if (c.pc) {
     const report = await c.pc.getStats();
     report.forEach((s) => {
@@ -79,6 +91,7 @@ type snapshot struct {
 	State         string      `json:"state"`
 	ParticipantID string      `json:"participantId"`
 	Tiles         []tile      `json:"tiles"`
+	Screens       []screen    `json:"screens"`
 	Inbound       []rtpStream `json:"inbound"`
 	Outbound      []rtpStream `json:"outbound"`
 }
@@ -91,6 +104,16 @@ type tile struct {
 	VideoMuted bool   `json:"videoMuted"`
 	// Brightness is the mean of R, G and B of the picture shown, 0 to 255; -1 for none.
 	Brightness float64 `json:"brightness"`
+}
+
+// screen is the tile of a shared screen: whose, which track, its name and its size in CSS
+// pixels.
+type screen struct {
+	ID      string  `json:"id"`
+	TrackID string  `json:"trackId"`
+	Name    string  `json:"name"`
+	Width   float64 `json:"width"`
+	Height  float64 `json:"height"`
 }
 
 // rtpStream is an inbound-rtp or outbound-rtp entry of getStats, with the fields the tests read.
@@ -179,8 +202,9 @@ type flow struct {
 	// packets per second, audioEnergy the energy of the sound played (getStats'
 	// totalAudioEnergy, 0 for silence). Only streams that received something are in them.
 	fps, audioPPS, audioEnergy map[string]float64
-	// sentFPS is the frame rate the page's own camera was encoded at, sentSize its size at the
-	// end, and limit why the browser held its quality back ("cpu", "bandwidth"), if it did.
+	// sentFPS is the frame rate the page's own camera was encoded at (its fastest simulcast
+	// layer), sentSize its size at the end (its largest layer), and limit why the browser held
+	// its quality back ("cpu", "bandwidth"), if it did.
 	sentFPS         float64
 	sentSize, limit string
 	// videoStreams and audioStreams count the inbound streams that received during the
@@ -240,12 +264,16 @@ func measure(before, after snapshot) flow {
 	for _, s := range before.Outbound {
 		oldOut[s.ID] = s
 	}
+	largest := 0
 	for _, s := range after.Outbound {
 		if o, ok := oldOut[s.ID]; ok && s.Kind == "video" {
 			if secs := (s.Timestamp - o.Timestamp) / 1000; secs > 0 {
-				f.sentFPS += float64(s.FramesEncoded-o.FramesEncoded) / secs
+				f.sentFPS = max(f.sentFPS, float64(s.FramesEncoded-o.FramesEncoded)/secs)
 			}
-			f.sentSize = fmt.Sprintf("%dx%d", s.FrameWidth, s.FrameHeight)
+			if s.FrameWidth > largest {
+				largest = s.FrameWidth
+				f.sentSize = fmt.Sprintf("%dx%d", s.FrameWidth, s.FrameHeight)
+			}
 			if s.QualityLimitationReason != "none" {
 				f.limit = s.QualityLimitationReason
 			}

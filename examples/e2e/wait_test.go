@@ -48,7 +48,7 @@ const measureFor = 3 * time.Second
 // packages' tests run beside this one) does not fail a test, and video that does not play does.
 const playTimeout = 20 * time.Second
 
-// Frame rates. Chromium's fake camera captures 640x480 at 20 fps. A viewer must decode a
+// Frame rates. Chromium's fake camera captures 1280x720 (what the web client asks for) at 20 fps. A viewer must decode a
 // publisher's video at minFPS or more: a frozen or stuttering picture is far below. But the
 // machines this runs on have two cores, shared with the other packages' tests, and a browser
 // short of CPU sends fewer frames itself; that is not the server's doing. So when the
