@@ -392,11 +392,18 @@ func (d *DownTrack) resend(b *binding, outSeq uint16) {
 func (d *DownTrack) readRTCP(sender *webrtc.RTPSender) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := sender.Read(buf)
+		n, attrs, err := sender.Read(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
+		// Pion's receiver-report interceptor has parsed the packets already and left them in the
+		// attributes; parsing them again would double the allocations of every TWCC feedback.
+		var pkts []rtcp.Packet
+		if attrs != nil {
+			pkts, err = attrs.GetRTCPPackets(buf[:n])
+		} else {
+			pkts, err = rtcp.Unmarshal(buf[:n])
+		}
 		if err != nil {
 			continue
 		}
@@ -405,10 +412,6 @@ func (d *DownTrack) readRTCP(sender *webrtc.RTPSender) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.stats.plis.Add(1)
 				d.up.requestKeyframe(int(d.current.Load()))
-			case *rtcp.TransportLayerCC:
-				if e := d.subscriber.bwe; e != nil {
-					e.OnFeedback(p)
-				}
 			case *rtcp.TransportLayerNack:
 				d.stats.nacks.Add(1)
 				d.queueResends(p.Nacks)

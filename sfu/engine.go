@@ -55,6 +55,15 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(*bwe.Esti
 	}
 
 	reg := &interceptor.Registry{}
+	// Downlink estimation first, nearest the network: it takes the transport-wide feedback out
+	// of the RTCP before the report interceptors parse it (bwe.Interceptor.BindRTCPReader), and
+	// notes each packet's send time last, just before encryption.
+	if cfg.bwe {
+		reg.Add(&bwe.Factory{
+			Config: bwe.Config{Initial: cfg.bweInitial, Min: minEstimate, Max: cfg.bweMax},
+			OnNew:  onBWE,
+		})
+	}
 	// At most 3 NACKs per lost packet: packets repaired over RTX reach the track through Pion's
 	// repair stream, which the generator never sees, so without a cap it would ask again every
 	// 100 ms for as long as the packet is in its window, and the publisher would resend more
@@ -76,12 +85,6 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(*bwe.Esti
 	reg.Add(sr)
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("sfu: twcc: %w", err)
-	}
-	if cfg.bwe {
-		reg.Add(&bwe.Factory{
-			Config: bwe.Config{Initial: cfg.bweInitial, Min: minEstimate, Max: cfg.bweMax},
-			OnNew:  onBWE,
-		})
 	}
 
 	s := webrtc.SettingEngine{}

@@ -116,6 +116,45 @@ func (i *Interceptor) BindLocalStream(info *interceptor.StreamInfo, w intercepto
 	})
 }
 
+// BindRTCPReader takes the transport-wide feedback out of the RTCP the subscriber sends, and
+// gives it to the Estimator; the rest goes on. The bwe interceptor must be the first in the
+// registry, nearest the network: Pion's report interceptors parse every RTCP packet they see,
+// and rtcp.TransportLayerCC costs an allocation per packet reported.
+func (i *Interceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		for {
+			n, attrs, err := r.Read(b, a)
+			if err != nil {
+				return n, attrs, err
+			}
+			if n = i.takeFeedback(b[:n]); n > 0 {
+				return n, attrs, nil
+			}
+			// Nothing but feedback: read the next.
+		}
+	})
+}
+
+// takeFeedback feeds the transport-wide feedback packets of the compound packet b to the
+// estimator, moves the other packets to the front of b, and returns their length.
+func (i *Interceptor) takeFeedback(b []byte) int {
+	out := 0
+	for p := 0; p+4 <= len(b); {
+		size := (int(binary.BigEndian.Uint16(b[p+2:p+4])) + 1) * 4
+		if p+size > len(b) {
+			size = len(b) - p // malformed: let the RTCP parser say so
+		}
+		pkt := b[p : p+size]
+		if isTransportCC(pkt) {
+			i.est.OnFeedback(pkt)
+		} else {
+			out += copy(b[out:], pkt)
+		}
+		p += size
+	}
+	return out
+}
+
 // processStart anchors nanotime.
 var processStart = time.Now()
 

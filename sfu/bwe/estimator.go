@@ -3,8 +3,6 @@ package bwe
 import (
 	"math"
 	"sync"
-
-	"github.com/pion/rtcp"
 )
 
 // Config bounds an Estimator, in bits per second.
@@ -81,17 +79,18 @@ func (e *Estimator) Loss() float64 {
 	return e.loss
 }
 
-// OnFeedback takes one transport-wide congestion control feedback from the subscriber.
-func (e *Estimator) OnFeedback(fb *rtcp.TransportLayerCC) {
-	e.onFeedback(fb, nanotime())
+// OnFeedback takes one transport-wide congestion control feedback from the subscriber: the
+// RTCP packet's bytes. It reports false if they are not one.
+func (e *Estimator) OnFeedback(p []byte) bool {
+	return e.onFeedback(p, nanotime())
 }
 
-func (e *Estimator) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
+func (e *Estimator) onFeedback(p []byte, now int64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	received, lost, bytes := e.walk(fb)
+	received, lost, bytes, ok := e.walk(p)
 	if received+lost == 0 {
-		return
+		return ok
 	}
 	e.feedbacks++
 	e.acked[e.ackedNext] = struct {
@@ -144,58 +143,28 @@ func (e *Estimator) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 		}
 	}
 	e.lossRate = math.Max(float64(e.cfg.Min), math.Min(e.rate, e.lossRate))
+	return ok
 }
 
-// walk goes through the packets a feedback reports, feeding the delay detector, and counts them.
-func (e *Estimator) walk(fb *rtcp.TransportLayerCC) (received, lost, bytes int) {
+// walk goes through the packets a feedback reports, feeding the delay detector, and counts
+// those the server sent and still remembers.
+func (e *Estimator) walk(p []byte) (received, lost, bytes int, ok bool) {
 	h := &e.history
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	seq := fb.BaseSequenceNumber
-	arrival := int64(fb.ReferenceTime) * referenceUnit
-	remaining := int(fb.PacketStatusCount)
-	deltas := fb.RecvDeltas
-	one := func(symbol uint16) {
+	ok = walkFeedback(p, func(seq uint16, arrived bool, at int64) {
 		s, known := h.lookup(seq)
-		seq++
-		remaining--
-		switch symbol {
-		case rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketReceivedLargeDelta:
-			if len(deltas) == 0 {
-				return
-			}
-			arrival += deltas[0].Delta * 1000 // the rtcp package gives deltas in microseconds
-			deltas = deltas[1:]
-			if known {
-				received++
-				bytes += int(s.size)
-				e.trend.add(s.at, arrival, int(s.size))
-			}
-		case rtcp.TypeTCCPacketNotReceived:
-			if known {
-				lost++
-			}
+		switch {
+		case !known:
+		case arrived:
+			received++
+			bytes += int(s.size)
+			e.trend.add(s.at, at, int(s.size))
+		default:
+			lost++
 		}
-	}
-	for _, c := range fb.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := uint16(0); i < c.RunLength && remaining > 0; i++ {
-				one(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, sym := range c.SymbolList {
-				if remaining <= 0 {
-					break
-				}
-				if c.SymbolSize == rtcp.TypeTCCSymbolSizeOneBit && sym == 1 {
-					sym = rtcp.TypeTCCPacketReceivedSmallDelta
-				}
-				one(sym)
-			}
-		}
-	}
-	return received, lost, bytes
+	})
+	return received, lost, bytes, ok
 }
 
 // ackedRate is what arrived at the subscriber over the last ackWindow, in bits per second, or 0

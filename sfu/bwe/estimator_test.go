@@ -78,13 +78,20 @@ func (l *link) feedback() {
 				fb.ReferenceTime = uint32(ref)
 				prev = ref * referenceUnit
 			}
-			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: (p.arrival - prev) / 1000})
-			prev = p.arrival
+			units := (p.arrival - prev) / 250_000 // deltas are in 250 us units
+			prev += units * 250_000
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: units * 250})
 		}
 		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
 	}
 	l.pending = l.pending[n:]
-	l.e.onFeedback(fb, l.now)
+	b, err := marshal(fb)
+	if err != nil {
+		panic(err)
+	}
+	if !l.e.onFeedback(b, l.now) {
+		panic("feedback refused")
+	}
 }
 
 func (l *link) estimate() int {
@@ -160,15 +167,20 @@ func TestFeedbackForUnknownPacketsIsIgnored(t *testing.T) {
 	e := NewEstimator(Config{Initial: 1_000_000, Min: 50_000, Max: 20_000_000})
 	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 500, PacketStatusCount: 3,
 		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 3}}}
-	e.onFeedback(fb, 2e9)
+	b, err := marshal(fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.onFeedback(b, 2e9) {
+		t.Fatal("a well-formed feedback was refused")
+	}
 	if r, ok := e.Estimate(); r != 1_000_000 || ok {
 		t.Fatalf("after feedback about packets never sent: %d, %v", r, ok)
 	}
-	// A malformed report (more packets than statuses, deltas missing) does not panic.
-	e.history.add(7, 1e9, 1000)
-	e.onFeedback(&rtcp.TransportLayerCC{BaseSequenceNumber: 7, PacketStatusCount: 40,
-		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit,
-			SymbolList: []uint16{2, 1, 1}}}}, 2e9)
+	// A malformed report (chunks or deltas cut off) is refused, and does not panic.
+	for cut := 1; cut < len(b); cut++ {
+		e.onFeedback(b[:cut], 2e9)
+	}
 }
 
 func TestHistoryDoesNotAllocate(t *testing.T) {
@@ -177,4 +189,15 @@ func TestHistoryDoesNotAllocate(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("History.add allocates %v times", n)
 	}
+}
+
+// marshal is Pion's marshalling of a feedback, with the header Pion's TWCC interceptor gives it.
+func marshal(fb *rtcp.TransportLayerCC) ([]byte, error) {
+	unpadded := 20 + 2*len(fb.PacketChunks)
+	for _, d := range fb.RecvDeltas {
+		unpadded += int(d.Type) // 1 byte for a small delta, 2 for a large one
+	}
+	fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback,
+		Padding: unpadded%4 != 0, Length: uint16(fb.MarshalSize()/4 - 1)}
+	return fb.Marshal()
 }
