@@ -14,4 +14,6 @@ var (
 	ErrNegotiation       = errors.New("sfu: negotiation failed")
 	ErrNoCodec           = errors.New("sfu: subscriber supports no codec of the track")
 	ErrBadTrack          = errors.New("sfu: invalid track description or settings")
+	ErrNotAllowed        = errors.New("sfu: not allowed")
+	ErrReplaced          = errors.New("sfu: replaced by a new join of the same identity")
 )

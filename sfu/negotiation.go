@@ -64,6 +64,9 @@ func (p *Participant) HandleOffer(sdp string) error {
 			p.log.Debug("glare: client offer ignored while ours is outstanding")
 			return nil
 		}
+		if err := p.checkOffer(sdp); err != nil {
+			return err
+		}
 		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadSDP, err)
 		}

@@ -17,13 +17,15 @@ import (
 // Participant is one member of a room: one PeerConnection that carries everything the member
 // publishes and everything it receives.
 type Participant struct {
-	id     string
-	name   string
-	room   *Room
-	server *Server
-	sig    Signaller
-	pc     *webrtc.PeerConnection
-	log    *slog.Logger
+	id       string
+	name     string
+	identity string      // from the access token, or ""
+	perms    Permissions // set before the participant is added to its room
+	room     *Room
+	server   *Server
+	sig      Signaller
+	pc       *webrtc.PeerConnection
+	log      *slog.Logger
 
 	bwe          *bwe.Estimator // the downlink's estimate, or nil
 	allocScratch []*DownTrack   // reused by allocation, under the room's lock
@@ -111,7 +113,7 @@ func (p *Participant) Room() *Room { return p.room }
 
 // info must be called with the room's lock held.
 func (p *Participant) info() ParticipantInfo {
-	return ParticipantInfo{ID: p.id, Name: p.name, AudioMuted: p.audioMuted, VideoMuted: p.videoMuted}
+	return ParticipantInfo{ID: p.id, Name: p.name, Identity: p.identity, AudioMuted: p.audioMuted, VideoMuted: p.videoMuted}
 }
 
 // onTrack runs on Pion's goroutine when the client starts sending a stream: a track, or one
@@ -125,7 +127,10 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		p.ups[receiver] = up
 	}
 	p.upMu.Unlock()
-	l := up.addLayer(remote)
+	var l *layer
+	if p.perms.Publish { // checkOffer refused the offer before; this is for certain
+		l = up.addLayer(remote)
+	}
 	if l == nil {
 		up.log.Warn("stream ignored: not a negotiated layer", "rid", remote.RID())
 		p.wg.Add(1)

@@ -32,12 +32,21 @@ func (r *Room) Participants() []ParticipantInfo {
 }
 
 // add makes p a member: it tells p who is there and everyone else that p came, and subscribes p
-// to every track already published. It reports false if the room was closed meanwhile.
-func (r *Room) add(p *Participant) bool {
+// to every track already published. It reports false if the room was closed meanwhile, and
+// returns the member of p's identity, which the caller must close.
+func (r *Room) add(p *Participant) (bool, *Participant) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return false
+		return false, nil
+	}
+	var replaced *Participant
+	if p.identity != "" {
+		for _, o := range r.participants {
+			if o.identity == p.identity {
+				replaced = o
+			}
+		}
 	}
 	others := make([]ParticipantInfo, len(r.participants))
 	for i, o := range r.participants {
@@ -51,11 +60,13 @@ func (r *Room) add(p *Participant) bool {
 		o.sig.ParticipantJoined(p.info())
 		for _, up := range o.published {
 			p.sig.TrackPublished(up.describe())
-			p.subscribe(up)
+			if p.perms.Subscribe {
+				p.subscribe(up)
+			}
 		}
 	}
 	r.participants = append(r.participants, p)
-	return true
+	return true, replaced
 }
 
 // leave removes p: everyone else is told, p's tracks are taken from their connections, and p's
@@ -102,7 +113,9 @@ func (r *Room) publish(up *UpTrack) bool {
 	for _, o := range r.participants {
 		if o != up.publisher {
 			o.sig.TrackPublished(up.describe())
-			o.subscribe(up)
+			if o.perms.Subscribe {
+				o.subscribe(up)
+			}
 		}
 	}
 	return true

@@ -94,7 +94,11 @@ func (s *Server) UDPAddr() net.Addr { return s.conn.LocalAddr() }
 
 // Join adds a new participant called name to the room (made if missing). The participant's first
 // event is sig.Joined. The client then sends its first offer to Participant.HandleOffer.
-func (s *Server) Join(room, name string, sig Signaller) (*Participant, error) {
+func (s *Server) Join(room, name string, sig Signaller, opts ...JoinOption) (*Participant, error) {
+	jc := joinConfig{perms: AllowAll}
+	for _, o := range opts {
+		o(&jc)
+	}
 	if room == "" || len(room) > MaxRoomName || !utf8.ValidString(room) {
 		return nil, ErrBadRoom
 	}
@@ -110,8 +114,13 @@ func (s *Server) Join(room, name string, sig Signaller) (*Participant, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.add(p) {
-			p.log.Info("participant joined", "name", name)
+		p.identity, p.perms = jc.identity, jc.perms
+		if ok, replaced := r.add(p); ok {
+			p.log.Info("participant joined", "name", name, "identity", jc.identity)
+			if replaced != nil {
+				replaced.sig.Closed(ErrReplaced)
+				replaced.Leave("replaced by a new join of the same identity")
+			}
 			return p, nil
 		}
 		p.Close() // the room closed between lookup and add: try a new one

@@ -6,6 +6,7 @@ import "github.com/pion/webrtc/v4"
 type ParticipantInfo struct {
 	ID         string
 	Name       string
+	Identity   string // from the access token; "" when the server runs without tokens
 	AudioMuted bool
 	VideoMuted bool
 }

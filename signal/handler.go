@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/sfu-project/sfu/sfu"
+	"github.com/sfu-project/sfu/signal/token"
 )
 
 // Handler serves the signaling WebSocket. Create it with NewHandler; Close ends every session.
@@ -26,6 +27,7 @@ type Handler struct {
 	joinTimeout    time.Duration
 	messageRate    rate.Limit
 	messageBurst   int
+	keys           token.Keys // nil: no tokens needed (auth.go)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -94,6 +96,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := newSession(h, conn, r.RemoteAddr)
+	s.urlToken = r.URL.Query().Get("token")
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -175,6 +178,10 @@ func errorCode(err error) string {
 		return CodeNegotiation
 	case errors.Is(err, sfu.ErrBadTrack):
 		return CodeBadTrack
+	case errors.Is(err, sfu.ErrNotAllowed):
+		return CodeNotAllowed
+	case errors.Is(err, sfu.ErrReplaced):
+		return CodeReplaced
 	default:
 		return CodeInternal
 	}

@@ -350,12 +350,21 @@ type member struct {
 
 func join(t *testing.T, ts *testServer, room, name string, publish bool) *member {
 	t.Helper()
+	return joinWith(t, ts, room, name, publish, nil)
+}
+
+// joinWith is join with a change to the client's configuration.
+func joinWith(t *testing.T, ts *testServer, room, name string, publish bool, change func(*client.Config)) *member {
+	t.Helper()
 	m := &member{name: name, rec: newRecorder()}
 	cfg := client.Config{URL: ts.url + "/", Room: room, Name: name, OnTrack: m.rec.onTrack}
 	if publish {
 		m.video, m.audio = newSynthTrack(t, name+"/v", true), newSynthTrack(t, name+"/a", false)
 		cfg.Publish = []webrtc.TrackLocal{m.video, m.audio}
 		cfg.OnRTCP = onRTCP(m.video, m.audio)
+	}
+	if change != nil {
+		change(&cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

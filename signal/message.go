@@ -9,7 +9,7 @@ import (
 // clients and servers of different versions can talk.
 const (
 	// Client to server.
-	TypeJoin  = "join"  // room, name: the first message on a connection
+	TypeJoin  = "join"  // room, name, token: the first message on a connection
 	TypeLeave = "leave" // leave the room; the server closes the socket after
 	TypeMute  = "mute"  // audioMuted, videoMuted: tell the room what this member has muted
 	// trackId, source, layers: what a track the client publishes is (send before the offer with it)
@@ -23,7 +23,7 @@ const (
 	TypeCandidate = "candidate" // candidate: a trickled ICE candidate (end of candidates is not signalled)
 
 	// Server to client.
-	TypeJoined             = "joined"             // id, room, participants, iceServers
+	TypeJoined             = "joined"             // id, room, name, identity, permissions, participants, iceServers
 	TypeParticipantJoined  = "participantJoined"  // participant
 	TypeParticipantLeft    = "participantLeft"    // id
 	TypeParticipantUpdated = "participantUpdated" // participant
@@ -40,9 +40,12 @@ const (
 type Message struct {
 	Type string `json:"type"`
 
-	Room string `json:"room,omitempty"`
-	Name string `json:"name,omitempty"`
-	ID   string `json:"id,omitempty"`
+	Room        string       `json:"room,omitempty"`
+	Name        string       `json:"name,omitempty"`
+	ID          string       `json:"id,omitempty"`
+	Token       string       `json:"token,omitempty"`
+	Identity    string       `json:"identity,omitempty"`
+	Permissions *Permissions `json:"permissions,omitempty"`
 
 	SDP       string                   `json:"sdp,omitempty"`
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
@@ -74,8 +77,16 @@ type Message struct {
 type Participant struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
+	Identity   string `json:"identity,omitempty"` // from the access token, when the server requires them
 	AudioMuted bool   `json:"audioMuted"`
 	VideoMuted bool   `json:"videoMuted"`
+}
+
+// Permissions are what a participant may do, as its access token says (all true without tokens).
+type Permissions struct {
+	Publish   bool `json:"publish"`
+	Subscribe bool `json:"subscribe"`
+	Data      bool `json:"data"`
 }
 
 // Track sources, the "source" of trackInfo and of a Track.
@@ -124,4 +135,10 @@ const (
 	CodeJoinTimeout    = "join_timeout"    // no "join" within the join timeout; socket closed (1008)
 	CodeRateLimited    = "rate_limited"    // too many messages: this one was dropped; a flood is closed (1008)
 	CodeBadTrack       = "bad_track"       // a trackInfo or trackSettings that names no such track, or is malformed
+	CodeTokenRequired  = "token_required"  // the server requires an access token and the join had none; closed (1008)
+	CodeTokenInvalid   = "token_invalid"   // the token is malformed, badly signed, or of an unknown API key; closed (1008)
+	CodeTokenExpired   = "token_expired"   // the token has expired; closed (1008)
+	CodeWrongRoom      = "wrong_room"      // the join names another room than the token; closed (1008)
+	CodeNotAllowed     = "not_allowed"     // the token does not allow it (publishing, say): refused, the session goes on
+	CodeReplaced       = "replaced"        // a new join of the same identity took this one's place; closed (4001)
 )

@@ -21,6 +21,9 @@ import (
 // failed (ICE or DTLS), so the client knows to reconnect rather than report an error.
 const StatusConnectionLost websocket.StatusCode = 4000
 
+// StatusReplaced closes a session whose identity joined again on another connection.
+const StatusReplaced websocket.StatusCode = 4001
+
 // outQueue bounds the messages waiting for one client. A client that lets it fill is too slow
 // to take part in negotiation and is disconnected.
 const outQueue = 256
@@ -45,6 +48,9 @@ type session struct {
 	limiter *rate.Limiter // messages per second from the client
 	drops   int           // messages dropped by the limiter; owned by the read goroutine
 
+	urlToken string      // the ?token= of the WebSocket's URL
+	perms    Permissions // what the participant may do; set by join
+
 	// Owned by the read goroutine.
 	p          *sfu.Participant
 	room       string
@@ -61,6 +67,7 @@ func newSession(h *Handler, conn *websocket.Conn, remote string) *session {
 		out:     make(chan []byte, outQueue),
 		closing: make(chan struct{}),
 		limiter: rate.NewLimiter(h.messageRate, h.messageBurst),
+		perms:   Permissions{Publish: true, Subscribe: true, Data: true},
 	}
 }
 
@@ -194,7 +201,7 @@ func (s *session) handle(m *Message) bool {
 	}
 	code := errorCode(err)
 	s.sendError(code, err.Error())
-	if code == CodeBadSDP || code == CodeBadCandidate || code == CodeBadTrack {
+	if code == CodeBadSDP || code == CodeBadCandidate || code == CodeBadTrack || code == CodeNotAllowed {
 		return true // the connection is as it was before the bad message
 	}
 	s.closeWith(websocket.StatusInternalError, code)
@@ -216,8 +223,30 @@ func (s *session) join(m *Message) bool {
 		s.sendError(CodeBadName, "names are limited to "+itoa(sfu.MaxName)+" bytes")
 		return true
 	}
-	s.room = m.Room
-	p, err := s.h.sfu.Join(m.Room, m.Name, s)
+	room, name := m.Room, m.Name
+	var opts []sfu.JoinOption
+	if s.h.keys != nil {
+		tok := m.Token
+		if tok == "" {
+			tok = s.urlToken
+		}
+		g, code, why := s.h.verify(tok, room)
+		if code != "" {
+			s.log.Info("join refused", "code", code, "err", why)
+			s.sendError(code, why)
+			s.closeWith(websocket.StatusPolicyViolation, code)
+			return false
+		}
+		room = g.Room
+		if g.Name != "" {
+			name = g.Name
+		}
+		opts = append(opts, sfu.WithIdentity(g.Identity),
+			sfu.WithPermissions(sfu.Permissions{Publish: g.CanPublish, Subscribe: g.CanSubscribe, PublishData: g.CanPublishData}))
+		s.perms = Permissions{Publish: g.CanPublish, Subscribe: g.CanSubscribe, Data: g.CanPublishData}
+	}
+	s.room = room
+	p, err := s.h.sfu.Join(room, name, s, opts...)
 	switch {
 	case errors.Is(err, sfu.ErrBadRoom):
 		s.sendError(CodeBadRoom, "a room name is 1 to "+itoa(sfu.MaxRoomName)+" bytes of UTF-8")
@@ -233,7 +262,7 @@ func (s *session) join(m *Message) bool {
 	}
 	s.p = p
 	s.joined.Store(true)
-	s.log = s.log.With("room", m.Room, "participant", p.ID())
+	s.log = s.log.With("room", room, "participant", p.ID())
 	return true
 }
 
@@ -334,7 +363,9 @@ func (s *session) Joined(self sfu.ParticipantInfo, others []sfu.ParticipantInfo)
 	for i, o := range others {
 		ps[i] = participant(o)
 	}
-	s.send(&Message{Type: TypeJoined, ID: self.ID, Name: self.Name, Room: s.room, Participants: ps, ICEServers: s.h.iceServers})
+	perms := s.perms
+	s.send(&Message{Type: TypeJoined, ID: self.ID, Name: self.Name, Identity: self.Identity, Room: s.room,
+		Permissions: &perms, Participants: ps, ICEServers: s.h.iceServers})
 }
 
 func (s *session) ParticipantJoined(p sfu.ParticipantInfo) {
@@ -384,11 +415,13 @@ func (s *session) Closed(err error) {
 		s.closeWith(websocket.StatusGoingAway, "shutting down")
 	case CodeConnectionLost:
 		s.closeWith(StatusConnectionLost, code)
+	case CodeReplaced:
+		s.closeWith(StatusReplaced, code)
 	default:
 		s.closeWith(websocket.StatusInternalError, code)
 	}
 }
 
 func participant(p sfu.ParticipantInfo) Participant {
-	return Participant{ID: p.ID, Name: p.Name, AudioMuted: p.AudioMuted, VideoMuted: p.VideoMuted}
+	return Participant{ID: p.ID, Name: p.Name, Identity: p.Identity, AudioMuted: p.AudioMuted, VideoMuted: p.VideoMuted}
 }

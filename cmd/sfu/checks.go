@@ -16,6 +16,10 @@ const minUDPBuffer = 4 << 20
 // checkEnvironment warns, one line each, about settings that will hurt calls though the server
 // can start. (What stops it from starting, such as a UDP port it cannot bind, is an error.)
 func checkEnvironment(cfg *config, log *slog.Logger) {
+	if len(cfg.keys) == 0 {
+		log.Warn("no api-keys set: the server is open, anyone who reaches it can join any room; " +
+			"set -api-keys (SFU_API_KEYS) to require access tokens")
+	}
 	if len(cfg.publicIPs) == 0 && inContainer() && allInterfaces(cfg.udpAddr) {
 		log.Warn("running in a container with no public IP set: browsers will be offered the container's " +
 			"internal addresses; set -public-ip (SFU_PUBLIC_IP) to the host's public address")

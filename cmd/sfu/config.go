@@ -14,6 +14,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sfu-project/sfu/signal/token"
 )
 
 // config is every setting of the server. Each comes, in rising precedence, from its default, the
@@ -28,6 +30,8 @@ type config struct {
 	publicIPs  stringList
 	loopback   bool
 	iceServers iceServers
+	apiKeys    string
+	keys       token.Keys // parsed from apiKeys by validate
 
 	tlsCert   string
 	tlsKey    string
@@ -62,6 +66,7 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.iceTCPAddr, "ice-tcp", "", "TCP address for ICE over TCP, a fallback for networks that block UDP (off when empty)")
 	fs.Var(&c.publicIPs, "public-ip", "comma-separated public IPs announced in ICE candidates (server behind 1:1 NAT)")
 	fs.BoolVar(&c.loopback, "loopback-candidates", false, "also offer loopback addresses as ICE candidates (same-machine clients, tests)")
+	fs.StringVar(&c.apiKeys, "api-keys", "", "API keys and their secrets (32 bytes or more), key:secret,key2:secret2; when set, every join needs an access token (sfu token mints one)")
 	fs.Var(&c.iceServers, "ice-servers", `STUN/TURN servers for browsers, JSON: [{"urls":["turn:host:3478"],"username":"u","credential":"p"}]`)
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -232,6 +237,11 @@ func (c *config) validate() error {
 	if c.queueLen < 1 {
 		return bad("-queue-length must be at least 1")
 	}
+	keys, err := token.ParseKeys(c.apiKeys)
+	if err != nil {
+		return bad("-api-keys: %v", err)
+	}
+	c.keys = keys
 	if c.bweInitial < 50_000 || c.bweMax < c.bweInitial {
 		return bad("-downlink-initial must be at least 50000 and at most -downlink-max")
 	}

@@ -83,6 +83,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{name: "unknown flag", args: []string{"-colour", "blue"}, want: "colour"},
 		{name: "unknown file key", file: "colour: blue\n", want: `unknown setting "colour"`},
 		{name: "bad YAML", file: "http: [\n", want: "sfu.yaml"},
+		{name: "weak API secret", args: []string{"-api-keys", "k1:short"}, want: "32 bytes"},
 		{name: "downlink", args: []string{"-downlink-initial", "3000000", "-downlink-max", "1000000"}, want: "-downlink-initial"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -56,6 +56,9 @@ func run(ctx context.Context, args []string, e env) error {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:], e)
 	}
+	if len(args) > 0 && args[0] == "token" {
+		return mintToken(args[1:], e)
+	}
 	cfg, err := loadConfig(args, e.stderr)
 	if err != nil {
 		return err

@@ -66,7 +66,8 @@ func start(cfg *config, stderr io.Writer) (*server, error) {
 	s := &server{cfg: cfg, log: log, media: media, served: make(chan error, 1), metrics: reg, scheme: "http"}
 	s.sig = sfusignal.NewHandler(media, sfusignal.WithLogger(log),
 		sfusignal.WithICEServers(cfg.iceServers), sfusignal.WithMaxMessage(int64(cfg.maxMessage)),
-		sfusignal.WithMessageRate(cfg.messageRate, int(2*cfg.messageRate)), sfusignal.WithJoinTimeout(cfg.joinTimeout))
+		sfusignal.WithMessageRate(cfg.messageRate, int(2*cfg.messageRate)), sfusignal.WithJoinTimeout(cfg.joinTimeout),
+		sfusignal.WithKeys(cfg.keys))
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", s.sig)

@@ -29,7 +29,8 @@ const BACKOFF_RESET_MS = 10000;
 
 // Errors after which a new attempt would fail the same way, so the client stops (and closes the
 // socket if the server has not) instead of reconnecting.
-const FATAL_ERRORS = new Set(['bad_room', 'bad_name', 'already_joined', 'message_too_big', 'bad_sdp']);
+const FATAL_ERRORS = new Set(['bad_room', 'bad_name', 'already_joined', 'message_too_big', 'bad_sdp',
+  'token_required', 'token_invalid', 'token_expired', 'wrong_room', 'replaced']);
 // Errors about this client's optional messages (trackInfo, trackSettings) that the call goes on
 // without: a track the server dropped a moment before, or a server too old to know the message.
 // They are logged, not shown.
@@ -48,6 +49,12 @@ const ERROR_TEXT = {
   slow_consumer: 'The connection was too slow',
   negotiation: 'Renegotiation failed',
   connection_lost: 'The media connection was lost',
+  token_required: 'This server needs an access token: open the link you were given',
+  token_invalid: 'The access token was rejected',
+  token_expired: 'The access token has expired: ask for a new link',
+  wrong_room: 'The access token is for another room',
+  replaced: 'You joined this room again from another window',
+  not_allowed: 'Your access token does not allow that',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -55,15 +62,17 @@ const ERROR_TEXT = {
 
 function start() {
   const params = new URLSearchParams(location.search);
-  const room = params.get('room');
-  if (!room) {
+  // With an access token the room is the token's: ?token= alone joins at once.
+  call.token = params.get('token') ?? '';
+  const room = params.get('room') ?? (call.token ? '' : null);
+  if (room === null || (!room && !call.token)) {
     showView('lobby');
     $('#join-form input[name=room]').focus();
     return;
   }
   call.room = room;
   call.name = params.get('name') ?? '';
-  $('#rejoin').href = `?${new URLSearchParams({ room: call.room, name: call.name })}`;
+  $('#rejoin').href = `?${new URLSearchParams({ room: call.room, name: call.name, ...(call.token ? { token: call.token } : {}) })}`;
   $('#mute-audio').addEventListener('click', toggleAudio);
   $('#mute-video').addEventListener('click', toggleVideo);
   $('#share-screen').addEventListener('click', toggleScreenShare);
@@ -90,7 +99,8 @@ function setState(state) {
 
 function signalingURL() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/ws`;
+  const query = call.token ? `?token=${encodeURIComponent(call.token)}` : '';
+  return `${scheme}://${location.host}/ws${query}`;
 }
 
 function connect() {
@@ -151,7 +161,10 @@ async function onJoined(session, message) {
   for (const participant of message.participants ?? []) {
     if (participant.id !== message.id) addParticipant(participant);
   }
-  const stream = await localMedia();
+  if (message.room) call.room = message.room;
+  // A token that does not allow publishing joins receive-only.
+  call.mayPublish = message.permissions?.publish ?? true;
+  const stream = call.mayPublish ? await localMedia() : null;
   if (session.ended) return;
 
   showLocalTile(message.id);

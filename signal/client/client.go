@@ -29,9 +29,10 @@ import (
 
 // Config says what a Client does.
 type Config struct {
-	URL  string // the signaling WebSocket, ws://host:port/ws
-	Room string
-	Name string
+	URL   string // the signaling WebSocket, ws://host:port/ws
+	Room  string
+	Name  string
+	Token string // the access token, when the server requires one
 
 	// Publish are the tracks sent from the first offer on.
 	Publish []webrtc.TrackLocal
@@ -72,6 +73,9 @@ type Client struct {
 	conn *websocket.Conn
 	PC   *webrtc.PeerConnection
 	ID   string // the participant id the server gave
+
+	// Joined is the server's joined message: the room, identity and permissions.
+	Joined signal.Message
 
 	// Events receives every message that is not part of negotiation: participantJoined,
 	// participantLeft, participantUpdated, error. It is buffered; when full, events are dropped.
@@ -163,7 +167,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 	conn.SetReadLimit(1 << 20)
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Client{cfg: cfg, conn: conn, Events: make(chan signal.Message, 256), ctx: cctx, cancel: cancel, done: make(chan struct{})}
-	if err := c.Send(ctx, signal.Message{Type: signal.TypeJoin, Room: cfg.Room, Name: cfg.Name}); err != nil {
+	if err := c.Send(ctx, signal.Message{Type: signal.TypeJoin, Room: cfg.Room, Name: cfg.Name, Token: cfg.Token}); err != nil {
 		c.abort()
 		return nil, err
 	}
@@ -173,6 +177,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.ID = joined.ID
+	c.Joined = joined
 	for _, p := range joined.Participants {
 		c.event(signal.Message{Type: signal.TypeParticipantJoined, Participant: &p})
 	}
@@ -450,6 +455,11 @@ func (c *Client) handle(m signal.Message) error {
 			return nil
 		}
 		return c.PC.AddICECandidate(*m.Candidate)
+	case signal.TypeError:
+		if (m.Code == signal.CodeBadSDP || m.Code == signal.CodeNotAllowed) && c.sentOffer != nil {
+			c.sentOffer = nil // the server refused our offer; it was never applied here
+		}
+		c.event(m)
 	default:
 		c.event(m)
 	}
