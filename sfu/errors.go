@@ -16,4 +16,7 @@ var (
 	ErrBadTrack          = errors.New("sfu: invalid track description or settings")
 	ErrNotAllowed        = errors.New("sfu: not allowed")
 	ErrReplaced          = errors.New("sfu: replaced by a new join of the same identity")
+	ErrRoomFull          = errors.New("sfu: the room is full")
+	ErrTooManyRooms      = errors.New("sfu: the server has as many rooms as it may")
+	ErrTooManyTracks     = errors.New("sfu: too many tracks")
 )

@@ -27,6 +27,9 @@ type config struct {
 	bweInitial      int  // bits per second
 	bweMax          int
 	dynacast        bool
+	maxRooms        int // 0: no limit
+	maxParticipants int // per room
+	maxTracks       int // published per participant
 }
 
 func defaultConfig() config {
@@ -42,6 +45,9 @@ func defaultConfig() config {
 		bweInitial:      2_500_000,
 		bweMax:          20_000_000,
 		dynacast:        true,
+		maxRooms:        1000,
+		maxParticipants: 100,
+		maxTracks:       8,
 	}
 }
 
@@ -180,6 +186,19 @@ func WithBandwidthEstimation(on bool, initial, max int) Option {
 func WithDynacast(on bool) Option {
 	return func(c *config) error {
 		c.dynacast = on
+		return nil
+	}
+}
+
+// WithLimits bounds the rooms on the server, the participants in a room and the audio and
+// video tracks a participant publishes; 0 means no limit. The defaults are 1000 rooms, 100
+// participants and 8 tracks (a camera, a microphone, a screen and its sound, and room to spare).
+func WithLimits(rooms, participantsPerRoom, tracksPerParticipant int) Option {
+	return func(c *config) error {
+		if rooms < 0 || participantsPerRoom < 0 || tracksPerParticipant < 0 {
+			return errors.New("sfu: limits must be 0 (none) or positive")
+		}
+		c.maxRooms, c.maxParticipants, c.maxTracks = rooms, participantsPerRoom, tracksPerParticipant
 		return nil
 	}
 }

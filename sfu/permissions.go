@@ -37,15 +37,18 @@ func WithPermissions(p Permissions) JoinOption {
 	return func(c *joinConfig) { c.perms = p }
 }
 
-// checkOffer refuses an offer that publishes audio or video from a participant that may not.
+// checkOffer refuses an offer that publishes audio or video from a participant that may not, or
+// more tracks than a participant may.
 func (p *Participant) checkOffer(offer string) error {
-	if p.perms.Publish {
+	max := p.server.cfg.maxTracks
+	if p.perms.Publish && max == 0 {
 		return nil
 	}
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	sending := 0
 	for _, m := range d.MediaDescriptions {
 		kind := m.MediaName.Media
 		if kind != "audio" && kind != "video" {
@@ -60,10 +63,16 @@ func (p *Participant) checkOffer(offer string) error {
 				sends = false
 			}
 		}
-		if sends {
+		if sends && !p.perms.Publish {
 			return fmt.Errorf("%w: this participant may not publish audio or video (m-line %s is %s)",
 				ErrNotAllowed, kind, direction(m))
 		}
+		if sends {
+			sending++
+		}
+	}
+	if max > 0 && sending > max {
+		return fmt.Errorf("%w: the offer sends %d audio and video tracks; at most %d are allowed", ErrTooManyTracks, sending, max)
 	}
 	return nil
 }

@@ -33,12 +33,13 @@ func (r *Room) Participants() []ParticipantInfo {
 
 // add makes p a member: it tells p who is there and everyone else that p came, and subscribes p
 // to every track already published. It reports false if the room was closed meanwhile, and
-// returns the member of p's identity, which the caller must close.
-func (r *Room) add(p *Participant) (bool, *Participant) {
+// returns the member of p's identity, which the caller must close. A full room refuses p with
+// ErrRoomFull (unless p takes the place of its identity's member).
+func (r *Room) add(p *Participant) (bool, *Participant, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return false, nil
+		return false, nil, nil
 	}
 	var replaced *Participant
 	if p.identity != "" {
@@ -47,6 +48,9 @@ func (r *Room) add(p *Participant) (bool, *Participant) {
 				replaced = o
 			}
 		}
+	}
+	if max := r.server.cfg.maxParticipants; max > 0 && replaced == nil && len(r.participants) >= max {
+		return false, nil, ErrRoomFull
 	}
 	others := make([]ParticipantInfo, len(r.participants))
 	for i, o := range r.participants {
@@ -66,7 +70,7 @@ func (r *Room) add(p *Participant) (bool, *Participant) {
 		}
 	}
 	r.participants = append(r.participants, p)
-	return true, replaced
+	return true, replaced, nil
 }
 
 // leave removes p: everyone else is told, p's tracks are taken from their connections, and p's

@@ -115,7 +115,13 @@ func (s *Server) Join(room, name string, sig Signaller, opts ...JoinOption) (*Pa
 			return nil, err
 		}
 		p.identity, p.perms = jc.identity, jc.perms
-		if ok, replaced := r.add(p); ok {
+		ok, replaced, err := r.add(p)
+		if err != nil {
+			p.Close()
+			s.removeRoom(r) // if it was made for p
+			return nil, err
+		}
+		if ok {
 			p.log.Info("participant joined", "name", name, "identity", jc.identity)
 			if replaced != nil {
 				replaced.sig.Closed(ErrReplaced)
@@ -135,6 +141,9 @@ func (s *Server) room(name string) (*Room, error) {
 	}
 	r := s.rooms[name]
 	if r == nil {
+		if s.cfg.maxRooms > 0 && len(s.rooms) >= s.cfg.maxRooms {
+			return nil, ErrTooManyRooms
+		}
 		r = &Room{name: name, server: s}
 		s.rooms[name] = r
 	}

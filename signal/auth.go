@@ -2,6 +2,7 @@ package signal
 
 import (
 	"errors"
+	"net"
 
 	"github.com/sfu-project/sfu/signal/token"
 )
@@ -40,4 +41,19 @@ func (h *Handler) verify(tok, room string) (token.Grant, string, string) {
 		return g, CodeWrongRoom, "the access token is for room " + quote(g.Room) + ", not " + quote(room)
 	}
 	return g, "", ""
+}
+
+// WithMaxConnectionsPerIP bounds the WebSockets open at once from one source address (20 by
+// default; 0: no limit). A socket over the limit gets too_many_connections and is closed (1008).
+// Behind a reverse proxy every client has the proxy's address: raise or lift the limit there.
+func WithMaxConnectionsPerIP(n int) Option {
+	return func(h *Handler) { h.maxPerIP = max(n, 0) }
+}
+
+// remoteIP is the address part of a request's RemoteAddr.
+func remoteIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }

@@ -28,6 +28,8 @@ type Handler struct {
 	messageRate    rate.Limit
 	messageBurst   int
 	keys           token.Keys // nil: no tokens needed (auth.go)
+	maxPerIP       int        // sockets per source address; 0: no limit
+	perIP          map[string]int
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -81,6 +83,8 @@ func NewHandler(s *sfu.Server, opts ...Option) *Handler {
 		messageRate:  50,
 		messageBurst: 100,
 		sessions:     map[*session]struct{}{},
+		maxPerIP:     20,
+		perIP:        map[string]int{},
 	}
 	for _, o := range opts {
 		o(h)
@@ -97,6 +101,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := newSession(h, conn, r.RemoteAddr)
 	s.urlToken = r.URL.Query().Get("token")
+	ip := remoteIP(r.RemoteAddr)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -105,12 +110,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.runWriter()
 		return
 	}
+	if h.maxPerIP > 0 && h.perIP[ip] >= h.maxPerIP {
+		h.mu.Unlock()
+		h.log.Info("websocket refused: too many from one address", "remote", r.RemoteAddr)
+		s.sendError(CodeTooManyConns, "this address has "+itoa(h.maxPerIP)+" connections open already")
+		s.closeWith(websocket.StatusPolicyViolation, CodeTooManyConns)
+		s.runWriter()
+		return
+	}
+	h.perIP[ip]++
 	h.sessions[s] = struct{}{}
 	h.wg.Add(1)
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
 		delete(h.sessions, s)
+		if h.perIP[ip]--; h.perIP[ip] <= 0 {
+			delete(h.perIP, ip)
+		}
 		h.mu.Unlock()
 		h.wg.Done()
 	}()
@@ -182,6 +199,8 @@ func errorCode(err error) string {
 		return CodeNotAllowed
 	case errors.Is(err, sfu.ErrReplaced):
 		return CodeReplaced
+	case errors.Is(err, sfu.ErrTooManyTracks):
+		return CodeTooManyTracks
 	default:
 		return CodeInternal
 	}

@@ -118,27 +118,31 @@ type Track struct {
 
 // Error codes carried in an "error" message's code field.
 const (
-	CodeBadJSON        = "bad_json"        // the message is not a JSON object with a string "type"
-	CodeUnknownType    = "unknown_type"    // the type is not one of this protocol's
-	CodeTooBig         = "message_too_big" // over the size limit; the socket is closed (1009)
-	CodeNotJoined      = "not_joined"      // a room message before "join"
-	CodeAlreadyJoined  = "already_joined"  // a second "join" on one connection
-	CodeBadRoom        = "bad_room"        // empty or over-long room name
-	CodeBadName        = "bad_name"        // over-long display name
-	CodeBadSDP         = "bad_sdp"         // the offer or answer was refused by the PeerConnection
-	CodeBadCandidate   = "bad_candidate"   // the ICE candidate was refused
-	CodeShuttingDown   = "shutting_down"   // the server is closing
-	CodeInternal       = "internal"        // the server failed; the message says how
-	CodeSlowConsumer   = "slow_consumer"   // the client did not read its messages; socket closed
-	CodeNegotiation    = "negotiation"     // renegotiation failed; the session is closed
-	CodeConnectionLost = "connection_lost" // ICE or DTLS failed; the session is closed
-	CodeJoinTimeout    = "join_timeout"    // no "join" within the join timeout; socket closed (1008)
-	CodeRateLimited    = "rate_limited"    // too many messages: this one was dropped; a flood is closed (1008)
-	CodeBadTrack       = "bad_track"       // a trackInfo or trackSettings that names no such track, or is malformed
-	CodeTokenRequired  = "token_required"  // the server requires an access token and the join had none; closed (1008)
-	CodeTokenInvalid   = "token_invalid"   // the token is malformed, badly signed, or of an unknown API key; closed (1008)
-	CodeTokenExpired   = "token_expired"   // the token has expired; closed (1008)
-	CodeWrongRoom      = "wrong_room"      // the join names another room than the token; closed (1008)
-	CodeNotAllowed     = "not_allowed"     // the token does not allow it (publishing, say): refused, the session goes on
-	CodeReplaced       = "replaced"        // a new join of the same identity took this one's place; closed (4001)
+	CodeBadJSON        = "bad_json"             // the message is not a JSON object with a string "type"
+	CodeUnknownType    = "unknown_type"         // the type is not one of this protocol's
+	CodeTooBig         = "message_too_big"      // over the size limit; the socket is closed (1009)
+	CodeNotJoined      = "not_joined"           // a room message before "join"
+	CodeAlreadyJoined  = "already_joined"       // a second "join" on one connection
+	CodeBadRoom        = "bad_room"             // empty or over-long room name
+	CodeBadName        = "bad_name"             // over-long display name
+	CodeBadSDP         = "bad_sdp"              // the offer or answer was refused by the PeerConnection
+	CodeBadCandidate   = "bad_candidate"        // the ICE candidate was refused
+	CodeShuttingDown   = "shutting_down"        // the server is closing
+	CodeInternal       = "internal"             // the server failed; the message says how
+	CodeSlowConsumer   = "slow_consumer"        // the client did not read its messages; socket closed
+	CodeNegotiation    = "negotiation"          // renegotiation failed; the session is closed
+	CodeConnectionLost = "connection_lost"      // ICE or DTLS failed; the session is closed
+	CodeJoinTimeout    = "join_timeout"         // no "join" within the join timeout; socket closed (1008)
+	CodeRateLimited    = "rate_limited"         // too many messages: this one was dropped; a flood is closed (1008)
+	CodeBadTrack       = "bad_track"            // a trackInfo or trackSettings that names no such track, or is malformed
+	CodeTokenRequired  = "token_required"       // the server requires an access token and the join had none; closed (1008)
+	CodeTokenInvalid   = "token_invalid"        // the token is malformed, badly signed, or of an unknown API key; closed (1008)
+	CodeTokenExpired   = "token_expired"        // the token has expired; closed (1008)
+	CodeWrongRoom      = "wrong_room"           // the join names another room than the token; closed (1008)
+	CodeNotAllowed     = "not_allowed"          // the token does not allow it (publishing, say): refused, the session goes on
+	CodeReplaced       = "replaced"             // a new join of the same identity took this one's place; closed (4001)
+	CodeRoomFull       = "room_full"            // the room has as many participants as it may; the socket stays open
+	CodeTooManyRooms   = "too_many_rooms"       // the server has as many rooms as it may; the socket stays open
+	CodeTooManyTracks  = "too_many_tracks"      // an offer publishes more tracks than allowed: refused, the session goes on
+	CodeTooManyConns   = "too_many_connections" // this address has as many sockets open as it may; closed (1008)
 )

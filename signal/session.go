@@ -201,7 +201,7 @@ func (s *session) handle(m *Message) bool {
 	}
 	code := errorCode(err)
 	s.sendError(code, err.Error())
-	if code == CodeBadSDP || code == CodeBadCandidate || code == CodeBadTrack || code == CodeNotAllowed {
+	if code == CodeBadSDP || code == CodeBadCandidate || code == CodeBadTrack || code == CodeNotAllowed || code == CodeTooManyTracks {
 		return true // the connection is as it was before the bad message
 	}
 	s.closeWith(websocket.StatusInternalError, code)
@@ -250,6 +250,12 @@ func (s *session) join(m *Message) bool {
 	switch {
 	case errors.Is(err, sfu.ErrBadRoom):
 		s.sendError(CodeBadRoom, "a room name is 1 to "+itoa(sfu.MaxRoomName)+" bytes of UTF-8")
+		return true
+	case errors.Is(err, sfu.ErrRoomFull):
+		s.sendError(CodeRoomFull, "the room "+quote(room)+" is full")
+		return true
+	case errors.Is(err, sfu.ErrTooManyRooms):
+		s.sendError(CodeTooManyRooms, "the server has as many rooms as it may; join an existing room or try later")
 		return true
 	case errors.Is(err, sfu.ErrServerClosed):
 		s.sendError(CodeShuttingDown, "the server is shutting down")

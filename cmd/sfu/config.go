@@ -31,6 +31,11 @@ type config struct {
 	loopback   bool
 	iceServers iceServers
 	apiKeys    string
+	origins    stringList
+	maxRooms   int
+	maxMembers int
+	maxTracks  int
+	maxPerIP   int
 	keys       token.Keys // parsed from apiKeys by validate
 
 	tlsCert   string
@@ -67,6 +72,11 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.Var(&c.publicIPs, "public-ip", "comma-separated public IPs announced in ICE candidates (server behind 1:1 NAT)")
 	fs.BoolVar(&c.loopback, "loopback-candidates", false, "also offer loopback addresses as ICE candidates (same-machine clients, tests)")
 	fs.StringVar(&c.apiKeys, "api-keys", "", "API keys and their secrets (32 bytes or more), key:secret,key2:secret2; when set, every join needs an access token (sfu token mints one)")
+	fs.Var(&c.origins, "allowed-origins", "comma-separated host patterns of other origins whose pages may open the WebSocket (e.g. app.example.com,*.example.org); the server's own origin always may")
+	fs.IntVar(&c.maxRooms, "max-rooms", 1000, "rooms on the server at once (0: no limit)")
+	fs.IntVar(&c.maxMembers, "max-participants", 100, "participants in one room (0: no limit)")
+	fs.IntVar(&c.maxTracks, "max-tracks", 8, "audio and video tracks one participant may publish (0: no limit)")
+	fs.IntVar(&c.maxPerIP, "max-connections-per-ip", 20, "WebSockets open at once from one address (0: no limit; behind a proxy all clients share its address)")
 	fs.Var(&c.iceServers, "ice-servers", `STUN/TURN servers for browsers, JSON: [{"urls":["turn:host:3478"],"username":"u","credential":"p"}]`)
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -236,6 +246,9 @@ func (c *config) validate() error {
 	}
 	if c.queueLen < 1 {
 		return bad("-queue-length must be at least 1")
+	}
+	if c.maxRooms < 0 || c.maxMembers < 0 || c.maxTracks < 0 || c.maxPerIP < 0 {
+		return bad("-max-rooms, -max-participants, -max-tracks and -max-connections-per-ip must be 0 (no limit) or positive")
 	}
 	keys, err := token.ParseKeys(c.apiKeys)
 	if err != nil {

@@ -48,6 +48,7 @@ func start(cfg *config, stderr io.Writer) (*server, error) {
 		sfu.WithLoopbackCandidates(cfg.loopback), sfu.WithKeyframeInterval(cfg.keyframe),
 		sfu.WithQueueLength(cfg.queueLen), sfu.WithJoinLatency(collector.ObserveJoin),
 		sfu.WithBandwidthEstimation(cfg.bwe, cfg.bweInitial, cfg.bweMax), sfu.WithDynacast(cfg.dynacast),
+		sfu.WithLimits(cfg.maxRooms, cfg.maxMembers, cfg.maxTracks),
 	}
 	if len(cfg.publicIPs) > 0 {
 		opts = append(opts, sfu.WithPublicIPs(cfg.publicIPs...))
@@ -67,7 +68,8 @@ func start(cfg *config, stderr io.Writer) (*server, error) {
 	s.sig = sfusignal.NewHandler(media, sfusignal.WithLogger(log),
 		sfusignal.WithICEServers(cfg.iceServers), sfusignal.WithMaxMessage(int64(cfg.maxMessage)),
 		sfusignal.WithMessageRate(cfg.messageRate, int(2*cfg.messageRate)), sfusignal.WithJoinTimeout(cfg.joinTimeout),
-		sfusignal.WithKeys(cfg.keys))
+		sfusignal.WithKeys(cfg.keys), sfusignal.WithMaxConnectionsPerIP(cfg.maxPerIP),
+		sfusignal.WithOriginPatterns(cfg.origins...))
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", s.sig)
