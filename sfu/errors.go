@@ -19,4 +19,5 @@ var (
 	ErrRoomFull          = errors.New("sfu: the room is full")
 	ErrTooManyRooms      = errors.New("sfu: the server has as many rooms as it may")
 	ErrTooManyTracks     = errors.New("sfu: too many tracks")
+	ErrConnectTimeout    = errors.New("sfu: the media connection did not come up in time")
 )

@@ -30,6 +30,7 @@ type config struct {
 	maxRooms        int // 0: no limit
 	maxParticipants int // per room
 	maxTracks       int // published per participant
+	connectTimeout  time.Duration
 }
 
 func defaultConfig() config {
@@ -48,6 +49,7 @@ func defaultConfig() config {
 		maxRooms:        1000,
 		maxParticipants: 100,
 		maxTracks:       8,
+		connectTimeout:  30 * time.Second,
 	}
 }
 
@@ -199,6 +201,19 @@ func WithLimits(rooms, participantsPerRoom, tracksPerParticipant int) Option {
 			return errors.New("sfu: limits must be 0 (none) or positive")
 		}
 		c.maxRooms, c.maxParticipants, c.maxTracks = rooms, participantsPerRoom, tracksPerParticipant
+		return nil
+	}
+}
+
+// WithConnectTimeout bounds the time from a join to a connected PeerConnection (30 s by default):
+// a participant whose ICE or DTLS never completes, or that never offers, is then removed, with
+// ErrConnectTimeout, and its resources with it.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("sfu: the connect timeout must be positive")
+		}
+		c.connectTimeout = d
 		return nil
 	}
 }

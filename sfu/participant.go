@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -57,6 +58,8 @@ type Participant struct {
 
 	joinedAt  time.Time
 	connected sync.Once
+	isUp      atomic.Bool // the PeerConnection has connected once
+	connTimer *time.Timer
 	closeOnce sync.Once
 }
 
@@ -90,13 +93,21 @@ func newParticipant(s *Server, room *Room, name string, sig Signaller) (*Partici
 		p.log.Debug("connection state", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			p.connected.Do(func() { s.observeJoin(time.Since(p.joinedAt)) })
+			p.connected.Do(func() {
+				p.isUp.Store(true)
+				s.observeJoin(time.Since(p.joinedAt))
+			})
 		case webrtc.PeerConnectionStateFailed:
 			s.totals.connectionFailures.Add(1)
 			go p.fail(ErrConnectionFailed)
 		}
 	})
 	pc.OnTrack(p.onTrack)
+	p.connTimer = time.AfterFunc(s.cfg.connectTimeout, func() {
+		if !p.isUp.Load() {
+			p.fail(ErrConnectTimeout)
+		}
+	})
 	p.wg.Add(1)
 	go p.run()
 	return p, nil
@@ -216,6 +227,7 @@ func (p *Participant) Close() { p.Leave("closed") }
 // Leave is Close, with the reason to log (the client said goodbye, its socket broke, ...).
 func (p *Participant) Leave(reason string) {
 	p.closeOnce.Do(func() {
+		p.connTimer.Stop()
 		p.room.leave(p)
 		p.cancel()
 		if err := p.pc.Close(); err != nil {

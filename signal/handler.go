@@ -201,6 +201,8 @@ func errorCode(err error) string {
 		return CodeReplaced
 	case errors.Is(err, sfu.ErrTooManyTracks):
 		return CodeTooManyTracks
+	case errors.Is(err, sfu.ErrConnectTimeout):
+		return CodeConnectTimeout
 	default:
 		return CodeInternal
 	}

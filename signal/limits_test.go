@@ -98,3 +98,25 @@ func TestOriginIsChecked(t *testing.T) {
 		t.Fatalf("the server's own origin: %v", err)
 	}
 }
+
+// A participant whose PeerConnection never connects (here: it never even offers) is removed
+// after the connect timeout, with its room.
+func TestConnectTimeout(t *testing.T) {
+	ts := startServer(t, sfu.WithConnectTimeout(500*time.Millisecond))
+	c := dialRaw(t, ts)
+	c.send(`{"type":"join","room":"silent","name":"ghost"}`)
+	c.expect(signal.TypeJoined)
+	start := time.Now()
+	c.expectError(signal.CodeConnectTimeout)
+	c.expectClose(signal.StatusConnectionLost)
+	t.Logf("removed %v after the join", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 3*time.Second, "room silent to be gone", func() bool { return ts.sfu.Room("silent") == nil })
+	// A participant that connects is not touched.
+	alice := join(t, ts, "alive", "alice", true)
+	time.Sleep(time.Second)
+	select {
+	case <-alice.Done():
+		t.Fatal("a connected participant was removed by the connect timeout")
+	default:
+	}
+}

@@ -145,4 +145,5 @@ const (
 	CodeTooManyRooms   = "too_many_rooms"       // the server has as many rooms as it may; the socket stays open
 	CodeTooManyTracks  = "too_many_tracks"      // an offer publishes more tracks than allowed: refused, the session goes on
 	CodeTooManyConns   = "too_many_connections" // this address has as many sockets open as it may; closed (1008)
+	CodeConnectTimeout = "connect_timeout"      // the PeerConnection did not connect in time after the join; closed (4000)
 )

@@ -419,7 +419,7 @@ func (s *session) Closed(err error) {
 	switch code {
 	case CodeShuttingDown:
 		s.closeWith(websocket.StatusGoingAway, "shutting down")
-	case CodeConnectionLost:
+	case CodeConnectionLost, CodeConnectTimeout:
 		s.closeWith(StatusConnectionLost, code)
 	case CodeReplaced:
 		s.closeWith(StatusReplaced, code)

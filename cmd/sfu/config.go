@@ -36,6 +36,7 @@ type config struct {
 	maxMembers int
 	maxTracks  int
 	maxPerIP   int
+	connectMax time.Duration
 	keys       token.Keys // parsed from apiKeys by validate
 
 	tlsCert   string
@@ -77,6 +78,7 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.maxMembers, "max-participants", 100, "participants in one room (0: no limit)")
 	fs.IntVar(&c.maxTracks, "max-tracks", 8, "audio and video tracks one participant may publish (0: no limit)")
 	fs.IntVar(&c.maxPerIP, "max-connections-per-ip", 20, "WebSockets open at once from one address (0: no limit; behind a proxy all clients share its address)")
+	fs.DurationVar(&c.connectMax, "connect-timeout", 30*time.Second, "how long a participant may take from its join to a connected PeerConnection before it is removed")
 	fs.Var(&c.iceServers, "ice-servers", `STUN/TURN servers for browsers, JSON: [{"urls":["turn:host:3478"],"username":"u","credential":"p"}]`)
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -246,6 +248,9 @@ func (c *config) validate() error {
 	}
 	if c.queueLen < 1 {
 		return bad("-queue-length must be at least 1")
+	}
+	if c.connectMax <= 0 {
+		return bad("-connect-timeout must be positive")
 	}
 	if c.maxRooms < 0 || c.maxMembers < 0 || c.maxTracks < 0 || c.maxPerIP < 0 {
 		return bad("-max-rooms, -max-participants, -max-tracks and -max-connections-per-ip must be 0 (no limit) or positive")

@@ -48,7 +48,7 @@ func start(cfg *config, stderr io.Writer) (*server, error) {
 		sfu.WithLoopbackCandidates(cfg.loopback), sfu.WithKeyframeInterval(cfg.keyframe),
 		sfu.WithQueueLength(cfg.queueLen), sfu.WithJoinLatency(collector.ObserveJoin),
 		sfu.WithBandwidthEstimation(cfg.bwe, cfg.bweInitial, cfg.bweMax), sfu.WithDynacast(cfg.dynacast),
-		sfu.WithLimits(cfg.maxRooms, cfg.maxMembers, cfg.maxTracks),
+		sfu.WithLimits(cfg.maxRooms, cfg.maxMembers, cfg.maxTracks), sfu.WithConnectTimeout(cfg.connectMax),
 	}
 	if len(cfg.publicIPs) > 0 {
 		opts = append(opts, sfu.WithPublicIPs(cfg.publicIPs...))
