@@ -31,13 +31,13 @@ type testServer struct {
 	url  string
 }
 
-func startServer(t *testing.T, opts ...sfu.Option) *testServer {
+func startServer(t testing.TB, opts ...sfu.Option) *testServer {
 	t.Helper()
 	return startServerWith(t, nil, opts...)
 }
 
 // startServerWith also gives the signaling handler options.
-func startServerWith(t *testing.T, sigOpts []signal.Option, opts ...sfu.Option) *testServer {
+func startServerWith(t testing.TB, sigOpts []signal.Option, opts ...sfu.Option) *testServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -68,11 +68,11 @@ func (ts *testServer) close() {
 // testWriter sends log lines to the test's log until the test ends (Pion's callbacks may log a
 // moment later; testing panics on that).
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	done *atomic.Bool
 }
 
-func newTestWriter(t *testing.T) testWriter {
+func newTestWriter(t testing.TB) testWriter {
 	w := testWriter{t: t, done: new(atomic.Bool)}
 	t.Cleanup(func() { w.done.Store(true) })
 	return w
