@@ -7,7 +7,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
@@ -18,7 +17,8 @@ import (
 // interceptors and the ICE UDP mux are set up once here.
 //
 // Interceptors are chosen for an SFU, not taken from Pion's defaults:
-//   - NACK generator: asks publishers to resend what their uplink lost, at most 3 times a packet.
+//   - no NACK generator: publishers' losses are NACKed from the forwarding path (nack.go), which
+//     sees RTX repairs and needs no timer per connection.
 //   - no NACK responder: it would keep a copy of every packet per subscriber; subscribers' NACKs are
 //     answered from the publisher's shared packet cache instead (downtrack.go).
 //   - RTCP reports: receiver reports to publishers, sender reports to subscribers.
@@ -64,15 +64,6 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(*bwe.Esti
 			OnNew:  onBWE,
 		})
 	}
-	// At most 3 NACKs per lost packet: packets repaired over RTX reach the track through Pion's
-	// repair stream, which the generator never sees, so without a cap it would ask again every
-	// 100 ms for as long as the packet is in its window, and the publisher would resend more
-	// than it sends (measured in the browser loss test: 1197 resends in 6 s).
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxResends))
-	if err != nil {
-		return nil, fmt.Errorf("sfu: nack generator: %w", err)
-	}
-	reg.Add(gen)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: receiver reports: %w", err)

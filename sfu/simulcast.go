@@ -27,6 +27,7 @@ type layer struct {
 	remote    *webrtc.TrackRemote
 	cache     *packetcache.Cache
 	keyframes *keyframeRequester
+	nack      nackTracker // owned by the layer's reader
 
 	packets, bytes atomic.Uint64 // what arrived, for the rate and liveness the tick measures
 }

@@ -19,6 +19,7 @@ type Stats struct {
 	BytesOut   uint64
 
 	NACKsIn         uint64 // NACK packets received from subscribers
+	NACKsOut        uint64 // NACK packets sent to publishers for their uplink losses
 	Retransmissions uint64 // packets resent to subscribers from the cache
 	PLIsIn          uint64 // PLI and FIR received from subscribers
 	PLIsOut         uint64 // keyframe requests sent to publishers, after coalescing
@@ -45,7 +46,7 @@ type trackCounters struct {
 type totals struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, resent, plisIn, plisOut, dropped  atomic.Uint64
-	switches                                 atomic.Uint64
+	switches, nacksOut                       atomic.Uint64
 	negotiationFailures, connectionFailures  atomic.Uint64
 }
 
@@ -54,6 +55,7 @@ func (t *totals) retireUp(c *trackCounters) {
 	t.packetsIn.Add(c.packets.Load())
 	t.bytesIn.Add(c.bytes.Load())
 	t.plisOut.Add(c.plis.Load())
+	t.nacksOut.Add(c.nacks.Load())
 }
 
 // retireDown adds an ended subscription's counters to the totals.
@@ -73,7 +75,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		PacketsIn: t.packetsIn.Load(), BytesIn: t.bytesIn.Load(),
 		PacketsOut: t.packetsOut.Load(), BytesOut: t.bytesOut.Load(),
-		NACKsIn: t.nacks.Load(), Retransmissions: t.resent.Load(),
+		NACKsIn: t.nacks.Load(), NACKsOut: t.nacksOut.Load(), Retransmissions: t.resent.Load(),
 		PLIsIn: t.plisIn.Load(), PLIsOut: t.plisOut.Load(), Dropped: t.dropped.Load(), LayerSwitches: t.switches.Load(),
 		NegotiationFailures: t.negotiationFailures.Load(), ConnectionFailures: t.connectionFailures.Load(),
 	}
@@ -94,6 +96,7 @@ func (s *Server) Stats() Stats {
 				st.PacketsIn += up.stats.packets.Load()
 				st.BytesIn += up.stats.bytes.Load()
 				st.PLIsOut += up.stats.plis.Load()
+				st.NACKsOut += up.stats.nacks.Load()
 				for i := range up.infos {
 					if up.alloc.paused[i] {
 						st.LayersPaused++

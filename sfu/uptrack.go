@@ -161,7 +161,15 @@ func (up *UpTrack) readLoop(l *layer) {
 // per-packet work of the publisher's side and allocates nothing.
 func (up *UpTrack) forward(l *layer, pkt []byte) {
 	h, ok := parseRTP(pkt)
-	if !ok || h.payloadStart == h.payloadEnd { // malformed, or padding only (a bandwidth probe)
+	if !ok {
+		return
+	}
+	if l.remote != nil && up.kind == webrtc.RTPCodecTypeVideo {
+		if seqs := l.nack.arrived(h.seq, nanotime()); len(seqs) > 0 {
+			up.sendNACK(l, seqs)
+		}
+	}
+	if h.payloadStart == h.payloadEnd { // padding only (a bandwidth probe)
 		return
 	}
 	payload := pkt[h.payloadStart:h.payloadEnd]

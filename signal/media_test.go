@@ -95,17 +95,30 @@ func TestPublisherUplinkLossIsNACKed(t *testing.T) {
 	}
 	alice.video.mu.Unlock()
 	first := <-dropped
-	deadline := time.After(3 * time.Second)
-	for {
+	// The publisher never resends (it ignores NACKs): each lost packet is asked for, at most 3
+	// times, and nothing else is.
+	deadline := time.After(2 * time.Second)
+	asked := map[uint16]int{}
+	for done := false; !done; {
 		select {
 		case seq := <-alice.video.nack:
-			if seq%10 == 3 && !seqBefore(seq, first) {
-				return // the server NACKed a packet the uplink lost
-			}
+			asked[seq]++
 		case <-deadline:
-			t.Fatalf("no NACK reached the publisher for packets lost on its uplink (first lost: %d)", first)
+			done = true
 		}
 	}
+	if asked[first] == 0 {
+		t.Fatalf("no NACK reached the publisher for packet %d, lost on its uplink (NACKed: %v)", first, asked)
+	}
+	for seq, n := range asked {
+		if seq%10 != 3 {
+			t.Fatalf("packet %d, which arrived, was NACKed", seq)
+		}
+		if n > 3 {
+			t.Fatalf("packet %d was NACKed %d times; at most 3", seq, n)
+		}
+	}
+	t.Logf("NACKs per lost packet: %v", asked)
 }
 
 func seqBefore(a, b uint16) bool { return a != b && b-a < 0x8000 }

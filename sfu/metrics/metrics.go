@@ -62,6 +62,7 @@ func New() *Collector {
 	k("packets_out", "RTP packets forwarded to subscribers, retransmissions excluded.", func(s *sfu.Stats) uint64 { return s.PacketsOut })
 	k("bytes_out", "RTP payload bytes forwarded to subscribers.", func(s *sfu.Stats) uint64 { return s.BytesOut })
 	k("nacks_received", "NACK packets received from subscribers.", func(s *sfu.Stats) uint64 { return s.NACKsIn })
+	k("nacks_sent", "NACK packets sent to publishers for packets their uplink lost.", func(s *sfu.Stats) uint64 { return s.NACKsOut })
 	k("retransmissions", "Packets resent to subscribers from the packet cache.", func(s *sfu.Stats) uint64 { return s.Retransmissions })
 	k("plis_received", "Keyframe requests (PLI, FIR) received from subscribers.", func(s *sfu.Stats) uint64 { return s.PLIsIn })
 	k("plis_sent", "Keyframe requests sent to publishers, after coalescing.", func(s *sfu.Stats) uint64 { return s.PLIsOut })
