@@ -13,16 +13,18 @@ import (
 //
 //  1. What it asks for (TrackSettings): the smallest layer that fills the tile, none when hidden.
 //  2. What its downlink carries: the estimate (package bwe, after Google Congestion Control)
-//     from the subscriber's transport-wide feedback. Audio is taken off first; then every shown video gets
-//     its lowest live layer, by priority (screen shares, then the active speaker, then the rest)
-//     for as long as the budget lasts, the others are paused; then, in the same order, each is
-//     raised towards the layer it asked for while the budget allows. A raise needs 15% of
+//     from the subscriber's transport-wide feedback. Audio is taken off first; then every shown
+//     video gets its lowest live layer, by priority (screen shares, then the active speaker,
+//     then the rest) for as long as the budget lasts, the others are paused; then, in the same
+//     order, each is raised towards the layer it asked for while the budget allows. A raise needs 15% of
 //     headroom over the layer's rate, so that an estimate hovering at a threshold does not make
 //     the layer flap.
 //
 // As the estimate falls, tracks step down and pause; as it grows again (8% a second while no
-// congestion shows, whatever is sent: an upgrade is the probe), they step back up. Until a subscriber's first feedback arrives (or when it
-// does not do transport-wide congestion control at all) its downlink is not limited.
+// congestion shows, whatever is sent: an upgrade is the probe), they step back up. Until a
+// subscriber's path has shown congestion once (or when it does not send transport-wide
+// feedback at all), its downlink is not limited: the estimate is only a starting guess until
+// then, and sending what the tiles ask for is the probe.
 //
 // A layer is live while its packets arrive: one that sent nothing for layerStopTicks is taken as
 // stopped, and its subscribers move to the nearest live layer.
@@ -135,9 +137,9 @@ func (p *Participant) downlinkEstimate() int {
 	if p.bwe == nil {
 		return math.MaxInt
 	}
-	r, ok := p.bwe.Estimate()
-	if !ok {
-		return math.MaxInt
+	r, limit := p.bwe.Estimate()
+	if !limit {
+		return math.MaxInt // no congestion seen yet: the estimate is a guess, not a limit
 	}
 	return r
 }

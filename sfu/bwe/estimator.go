@@ -38,6 +38,7 @@ type Estimator struct {
 	windowLost   int
 	windowTotal  int
 	lossWindows  int
+	congested    bool // the path has shown congestion: the estimate is a limit
 	trend        *trendline
 	loss         float64 // smoothed share lost
 	lastUpdate   int64
@@ -64,12 +65,14 @@ func NewEstimator(cfg Config) *Estimator {
 	return &Estimator{cfg: cfg, rate: float64(cfg.Initial), lossRate: float64(cfg.Initial), trend: newTrendline()}
 }
 
-// Estimate is the current estimate in bits per second, and whether any feedback has come: until
-// it has, the estimate is only the initial guess.
+// Estimate is the current estimate in bits per second, and whether it is a limit: whether the
+// path has shown congestion (queues growing, or over a tenth lost) at least once. Until it has,
+// the estimate is the initial guess grown by 8% a second, and says nothing about what the path
+// carries; traffic should not be held back by it.
 func (e *Estimator) Estimate() (int, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return int(e.lossRate), e.feedbacks > 0
+	return int(e.lossRate), e.congested
 }
 
 // Loss is the smoothed share of packets the subscriber reported lost.
@@ -115,6 +118,7 @@ func (e *Estimator) onFeedback(p []byte, now int64) bool {
 				e.rate *= decreaseFactor
 			}
 			e.lastDecrease = now
+			e.congested = true
 		}
 	case usageNormal:
 		e.rate *= math.Pow(increasePerSec, float64(dt)/1e9)
@@ -138,6 +142,7 @@ func (e *Estimator) onFeedback(p []byte, now int64) bool {
 		switch {
 		case share > lossHigh:
 			e.lossRate *= 1 - 0.5*share
+			e.congested = true
 		case share < lossLow:
 			e.lossRate *= lossIncrease
 		}

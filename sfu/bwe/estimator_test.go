@@ -101,10 +101,13 @@ func (l *link) estimate() int {
 
 func TestEstimateGrowsOnAClearPath(t *testing.T) {
 	l := &link{e: NewEstimator(Config{Initial: 1_000_000, Min: 50_000, Max: 20_000_000}), now: 1e9, capacity: 50e6}
-	if r, ok := l.e.Estimate(); r != 1_000_000 || ok {
-		t.Fatalf("before feedback: %d, %v; want the initial 1000000 and no feedback yet", r, ok)
+	if r, limit := l.e.Estimate(); r != 1_000_000 || limit {
+		t.Fatalf("before feedback: %d, %v; want the initial 1000000, not a limit", r, limit)
 	}
 	l.run(800_000, 10e9)
+	if _, limit := l.e.Estimate(); limit {
+		t.Fatal("a path that never congested gives a limit")
+	}
 	t.Logf("clear path: %d after 10 s", l.estimate())
 	// 8% a second for 10 s: about 2.1x.
 	if r := l.estimate(); r < 1_800_000 || r > 2_500_000 {
@@ -116,6 +119,9 @@ func TestEstimateFallsWhenQueuesGrow(t *testing.T) {
 	l := &link{e: NewEstimator(Config{Initial: 3_000_000, Min: 50_000, Max: 20_000_000}), now: 1e9, capacity: 1e6}
 	l.run(2_500_000, 2e9) // 2.5 Mbit/s into a 1 Mbit/s bottleneck
 	t.Logf("2.5 Mbit/s into 1 Mbit/s: estimate %d after 2 s (state %d)", l.estimate(), l.e.trend.state)
+	if _, limit := l.e.Estimate(); !limit {
+		t.Fatal("a congested path gives no limit")
+	}
 	if r := l.estimate(); r > 1_100_000 {
 		t.Fatalf("sending 2.5 Mbit/s over 1 Mbit/s for 2 s: estimate %d, want at most about the capacity", r)
 	}

@@ -59,6 +59,11 @@ type Config struct {
 	// OnCandidate, if set, sees each ICE candidate the server trickles.
 	OnCandidate func(webrtc.ICECandidateInit)
 
+	// OnConnectionState, if set, is given to the PeerConnection as Join creates it, so it sees
+	// every state change (Pion calls it on a goroutine of its own). The load tester times joins
+	// to "connected" with it.
+	OnConnectionState func(webrtc.PeerConnectionState)
+
 	// DialOptions, if set, are used to dial the WebSocket (for TLS settings, say).
 	DialOptions *websocket.DialOptions
 
@@ -221,6 +226,9 @@ func (c *Client) setupPeerConnection() error {
 		return err
 	}
 	c.PC = pc
+	if c.cfg.OnConnectionState != nil {
+		pc.OnConnectionStateChange(c.cfg.OnConnectionState)
+	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {
 			return
