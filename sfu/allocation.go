@@ -46,6 +46,9 @@ const (
 	// upgradeHeadroom is the share over a higher layer's rate that the budget must hold to move
 	// up to it.
 	upgradeHeadroom = 1.15
+	// keepShare is the share of its lowest layer's rate that the budget must hold for a video
+	// being sent to stay on; a paused one needs all of it to resume.
+	keepShare = 0.75
 	// minEstimate is the lowest downlink estimate, in bits per second.
 	minEstimate = 50_000
 )
@@ -205,7 +208,15 @@ func allocate(budget int, videos []*DownTrack, speaker string) []int {
 			}
 			continue
 		}
-		if cost := d.up.layerRate(lo); budget == math.MaxInt || cost <= budget {
+		// A track that is being sent keeps its lowest layer while the budget holds most of it: a
+		// path that congested once is estimated at 85% of what arrived, which must not pause
+		// the very video that was arriving. Only a clearly smaller estimate pauses it.
+		cost := d.up.layerRate(lo)
+		need := cost
+		if d.alloc.target >= 0 {
+			need = int(float64(cost) * keepShare)
+		}
+		if budget == math.MaxInt || need <= budget {
 			next[i] = lo
 			if budget != math.MaxInt {
 				budget -= cost

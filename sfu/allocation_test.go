@@ -135,3 +135,21 @@ func TestOrderLayers(t *testing.T) {
 		}
 	}
 }
+
+// A video being sent stays on while the budget holds most of its lowest layer; a paused one
+// resumes only when the budget holds all of it.
+func TestAllocateKeepsAVideoBeingSent(t *testing.T) {
+	up := allocTrack("bob", SourceCamera, 1_000_000)
+	for _, c := range []struct {
+		budget, target, want int
+	}{
+		{850_000, 0, 0},   // 85% of what arrived, after a congestion: stays
+		{700_000, 0, -1},  // clearly less: paused
+		{850_000, -1, -1}, // paused: needs the whole rate to resume
+		{1_000_000, -1, 0},
+	} {
+		if got := allocate(c.budget, []*DownTrack{allocDown(up, 0, c.target)}, "")[0]; got != c.want {
+			t.Errorf("budget %d, at layer %d: layer %d, want %d", c.budget, c.target, got, c.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ type Estimator struct {
 	windowLost   int
 	windowTotal  int
 	lossWindows  int
-	congested    bool // the path has shown congestion: the estimate is a limit
+	congested    bool // the path has lost packets: the estimate is a limit
 	trend        *trendline
 	loss         float64 // smoothed share lost
 	lastUpdate   int64
@@ -66,9 +66,11 @@ func NewEstimator(cfg Config) *Estimator {
 }
 
 // Estimate is the current estimate in bits per second, and whether it is a limit: whether the
-// path has shown congestion (queues growing, or over a tenth lost) at least once. Until it has,
-// the estimate is the initial guess grown by 8% a second, and says nothing about what the path
-// carries; traffic should not be held back by it.
+// path has lost over a tenth of the packets of a window at least once. Until it has, the
+// estimate says too little about the path to hold traffic back: it is the initial guess grown
+// by 8% a second, lowered by the delay detector alone. (Fed by receivers that timestamp arrivals
+// late under CPU load, as Pion's do, the delay detector saw growing queues on loopback where
+// there were none, and paused video for nothing; see docs/performance.md.)
 func (e *Estimator) Estimate() (int, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -118,7 +120,6 @@ func (e *Estimator) onFeedback(p []byte, now int64) bool {
 				e.rate *= decreaseFactor
 			}
 			e.lastDecrease = now
-			e.congested = true
 		}
 	case usageNormal:
 		e.rate *= math.Pow(increasePerSec, float64(dt)/1e9)

@@ -119,8 +119,8 @@ func TestEstimateFallsWhenQueuesGrow(t *testing.T) {
 	l := &link{e: NewEstimator(Config{Initial: 3_000_000, Min: 50_000, Max: 20_000_000}), now: 1e9, capacity: 1e6}
 	l.run(2_500_000, 2e9) // 2.5 Mbit/s into a 1 Mbit/s bottleneck
 	t.Logf("2.5 Mbit/s into 1 Mbit/s: estimate %d after 2 s (state %d)", l.estimate(), l.e.trend.state)
-	if _, limit := l.e.Estimate(); !limit {
-		t.Fatal("a congested path gives no limit")
+	if _, limit := l.e.Estimate(); limit {
+		t.Fatal("growing queues alone made the estimate a limit")
 	}
 	if r := l.estimate(); r > 1_100_000 {
 		t.Fatalf("sending 2.5 Mbit/s over 1 Mbit/s for 2 s: estimate %d, want at most about the capacity", r)
@@ -138,6 +138,9 @@ func TestEstimateFollowsLoss(t *testing.T) {
 	l.run(1_000_000, 2e9) // a third lost
 	low := l.estimate()
 	t.Logf("a third lost: %d after 2 s, loss %.2f", low, l.e.Loss())
+	if _, limit := l.e.Estimate(); !limit {
+		t.Fatal("a path losing a third gives no limit")
+	}
 	if low > 1_000_000 {
 		t.Fatalf("with a third of the packets lost for 2 s: estimate %d, want under 1 Mbit/s", low)
 	}
