@@ -65,11 +65,10 @@ type upAllocation struct {
 	unneeded    [maxLayers]int  // ticks in a row that no subscriber needed the layer
 }
 
-// downAllocation is what allocation decided for one subscription. It is guarded by the room's
-// lock.
+// downAllocation is what allocation found one subscription needs; what it gives is the
+// DownTrack's target. It is guarded by the room's lock.
 type downAllocation struct {
 	wanted int8 // the layer the tile needs, -1 when hidden
-	target int8 // the layer given, -1 when paused
 }
 
 // measure updates the rate and liveness of each of up's layers from the packets of the last dt.
@@ -161,10 +160,9 @@ func (r *Room) allocateLocked(p *Participant) {
 	}
 	next := allocate(budget, videos, r.speaker.current)
 	for i, d := range videos {
-		if next[i] != int(d.alloc.target) {
-			d.log.Debug("layer", "from", d.alloc.target, "to", next[i], "wanted", d.alloc.wanted, "downlink", p.downlinkEstimate())
+		if from := d.target.Load(); next[i] != int(from) {
+			d.log.Debug("layer", "from", from, "to", next[i], "wanted", d.alloc.wanted, "downlink", p.downlinkEstimate())
 		}
-		d.alloc.target = int8(next[i])
 		d.setTarget(next[i])
 	}
 	clear(videos)
@@ -172,7 +170,7 @@ func (r *Room) allocateLocked(p *Participant) {
 }
 
 // allocate decides the layer of each of one subscriber's videos (-1: paused), in the order
-// given, from what each wants (alloc.wanted), has (alloc.target), and what its layers cost,
+// given, from what each wants (alloc.wanted), has (target), and what its layers cost,
 // within budget bits per second (MaxInt: no limit). It sorts videos by priority.
 func allocate(budget int, videos []*DownTrack, speaker string) []int {
 	priority := func(d *DownTrack) int {
@@ -202,7 +200,7 @@ func allocate(budget int, videos []*DownTrack, speaker string) []int {
 		}
 		if lo < 0 {
 			// Nothing live (yet, or any more): keep what there is, which costs nothing now.
-			next[i] = int(d.alloc.target)
+			next[i] = int(d.target.Load())
 			if next[i] < 0 {
 				next[i] = d.up.lowestLayer()
 			}
@@ -213,7 +211,7 @@ func allocate(budget int, videos []*DownTrack, speaker string) []int {
 		// the very video that was arriving. Only a clearly smaller estimate pauses it.
 		cost := d.up.layerRate(lo)
 		need := cost
-		if d.alloc.target >= 0 {
+		if d.target.Load() >= 0 {
 			need = int(float64(cost) * keepShare)
 		}
 		if budget == math.MaxInt || need <= budget {
@@ -235,7 +233,7 @@ func allocate(budget int, videos []*DownTrack, speaker string) []int {
 			extra := d.up.layerRate(j) - d.up.layerRate(next[i])
 			if budget != math.MaxInt {
 				need := extra
-				if j > int(d.alloc.target) {
+				if j > int(d.target.Load()) {
 					need = int(float64(d.up.layerRate(j))*upgradeHeadroom) - d.up.layerRate(next[i])
 				}
 				if need > budget {
@@ -257,7 +255,7 @@ func (r *Room) dynacastLocked(up *UpTrack) {
 	}
 	top := -1 // the highest layer any subscriber wants or gets
 	for _, d := range up.subscribers() {
-		top = max(top, int(d.alloc.wanted), int(d.alloc.target))
+		top = max(top, int(d.alloc.wanted), int(d.target.Load()))
 	}
 	a := &up.alloc
 	changed := false

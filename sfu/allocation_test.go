@@ -24,7 +24,8 @@ func allocTrack(publisher string, source Source, rates ...int) *UpTrack {
 
 func allocDown(up *UpTrack, wanted, target int) *DownTrack {
 	d := &DownTrack{up: up}
-	d.alloc.wanted, d.alloc.target = int8(wanted), int8(target)
+	d.alloc.wanted = int8(wanted)
+	d.target.Store(int32(target))
 	return d
 }
 

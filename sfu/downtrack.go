@@ -40,7 +40,7 @@ type DownTrack struct {
 	rtt        atomic.Int64 // nanoseconds, from the subscriber's receiver reports
 	target     atomic.Int32 // the layer to forward, -1 for none; set by allocation
 	current    atomic.Int32 // the layer being forwarded, -1 for none; set by the writer
-	waiting    atomic.Bool  // the writer skips video until a keyframe; set by the writer
+	waiting    atomic.Bool  // the writer skips video until a keyframe (after a drop); set by the writer
 	done       chan struct{}
 	closeOnce  sync.Once
 	log        *slog.Logger
@@ -55,28 +55,26 @@ type DownTrack struct {
 	alloc       downAllocation
 
 	// Owned by the writer goroutine.
-	buf          []byte
-	hdr          rtp.Header
-	resendHdr    rtp.Header // a second header, so a resend neither disturbs hdr nor allocates
-	seq          sequencer
-	video        bool
-	rewriteVP8   bool // simulcast VP8: picture ids are rewritten to run on across layers
-	cur          int8 // the layer forwarded, as in current
-	started      bool
-	switched     bool // the next packet is the first of a new layer
-	waitKeyframe bool
-	resync       bool
-	seqOffset    uint16
-	tsOffset     uint32
-	highestIn    uint16
-	highestTS    uint32 // outgoing timestamp of the packet with sequence number highestIn
-	lastFrameAt  int64  // nanotime when the last frame (marker) was sent
-	resumeIn     uint16 // packets older than this one were skipped and must stay skipped
-	rtxSeq       uint16
-	picOffset    uint16
-	tl0Offset    uint8
-	lastPic      uint16
-	lastTL0      uint8
+	buf         []byte
+	hdr         rtp.Header
+	resendHdr   rtp.Header // a second header, so a resend neither disturbs hdr nor allocates
+	seq         sequencer
+	video       bool
+	rewriteVP8  bool // simulcast VP8: picture ids are rewritten to run on across layers
+	started     bool
+	switched    bool // the next packet is the first of a new layer
+	resync      bool
+	seqOffset   uint16
+	tsOffset    uint32
+	highestIn   uint16
+	highestTS   uint32 // outgoing timestamp of the packet with sequence number highestIn
+	lastFrameAt int64  // nanotime when the last frame (marker) was sent
+	resumeIn    uint16 // packets older than this one were skipped and must stay skipped
+	rtxSeq      uint16
+	picOffset   uint16
+	tl0Offset   uint8
+	lastPic     uint16
+	lastTL0     uint8
 }
 
 // queued is one entry of a writer's queue: a packet of a layer's cache to forward, or one already
@@ -110,7 +108,6 @@ func newDownTrack(up *UpTrack, sub *Participant, queueLen int) *DownTrack {
 		buf:        make([]byte, packetcache.MaxPacket+2),
 		video:      up.kind == webrtc.RTPCodecTypeVideo,
 		rewriteVP8: up.simulcast && up.codecKind == codec.VP8,
-		cur:        -1,
 		rtxSeq:     uint16(rand.Uint32()), // like every stream's first sequence number, random (RFC 3550)
 		log:        sub.log.With("track", up.id, "publisher", up.publisher.id),
 	}
@@ -118,7 +115,6 @@ func newDownTrack(up *UpTrack, sub *Participant, queueLen int) *DownTrack {
 	// Start with the lowest layer there is: it comes fastest, and allocation moves the track to
 	// the layer it should have within a tick.
 	d.target.Store(int32(up.lowestLayer()))
-	d.alloc.target = int8(up.lowestLayer())
 	d.hdr.Version = 2
 	return d
 }
@@ -217,10 +213,9 @@ func (d *DownTrack) run() {
 // goes on. Either way the next packet sent closes the gap in sequence numbers.
 func (d *DownTrack) skip() {
 	d.resync = true
-	if d.video && !d.waitKeyframe {
-		d.waitKeyframe = true
+	if d.video && !d.waiting.Load() {
 		d.waiting.Store(true)
-		d.up.requestKeyframe(int(d.cur))
+		d.up.requestKeyframe(int(d.current.Load()))
 	}
 }
 
@@ -228,31 +223,28 @@ func (d *DownTrack) write(b *binding, q queued) {
 	if d.overflow.Swap(false) {
 		d.skip()
 	}
-	if q.layer != d.cur {
+	if cur := int8(d.current.Load()); q.layer != cur {
 		// A packet of the target layer: the switch to it (or the start) happens at a keyframe.
 		if int32(q.layer) != d.target.Load() || (d.video && q.flags&flagKeyframe == 0) {
 			return
 		}
-		if d.cur >= 0 {
+		if cur >= 0 {
 			d.stats.switches.Add(1)
 		}
-		d.cur = q.layer
 		d.current.Store(int32(q.layer))
-		d.switched, d.waitKeyframe = true, false
+		d.switched = true
 		d.waiting.Store(false)
 	} else if d.target.Load() < 0 {
-		d.cur = -1 // paused: nothing more until a target is set, which starts like a switch
-		d.current.Store(-1)
+		d.current.Store(-1) // paused: nothing more until a target is set, which starts like a switch
 		return
 	}
-	if d.waitKeyframe {
+	if d.waiting.Load() {
 		if q.flags&flagKeyframe == 0 {
 			if d.started {
 				d.stats.dropped.Add(1) // skipped for congestion (before the start, nothing is lost)
 			}
 			return
 		}
-		d.waitKeyframe = false
 		d.waiting.Store(false)
 	}
 	l := d.up.layer(int(q.layer))

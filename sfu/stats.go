@@ -111,7 +111,7 @@ func (s *Server) Stats() Stats {
 				st.PLIsIn += d.stats.plis.Load()
 				st.Dropped += d.stats.dropped.Load()
 				st.LayerSwitches += d.stats.switches.Load()
-				if d.alloc.wanted >= 0 && d.alloc.target < 0 {
+				if d.alloc.wanted >= 0 && d.target.Load() < 0 {
 					st.BandwidthPaused++
 				}
 			}
