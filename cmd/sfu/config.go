@@ -58,6 +58,7 @@ type config struct {
 
 	logLevel  string
 	logFormat string
+	pprofAddr string
 }
 
 // errConfig marks a configuration error: the process exits with status 2.
@@ -97,6 +98,7 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.shutdownMax, "shutdown-timeout", 10*time.Second, "how long closing may take after the grace period")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&c.pprofAddr, "pprof", "", "TCP address for Go's profiler, /debug/pprof/ (off when empty; keep it on loopback, e.g. 127.0.0.1:6060)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: sfu [flags]\n       sfu healthcheck [flags]\n\n"+
 			"Every flag can also be set in the YAML file given with -config (key: the flag name),\n"+

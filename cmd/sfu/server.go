@@ -36,6 +36,7 @@ type server struct {
 	ready   atomic.Bool
 	served  chan error
 	metrics *prometheus.Registry
+	pprof   *http.Server // nil unless -pprof is set
 }
 
 func start(cfg *config, stderr io.Writer) (*server, error) {
@@ -100,6 +101,13 @@ func start(cfg *config, stderr io.Writer) (*server, error) {
 		s.scheme = "https"
 	}
 	s.ln = ln
+	if cfg.pprofAddr != "" {
+		if s.pprof, err = startPprof(cfg.pprofAddr, log); err != nil {
+			_ = ln.Close()
+			_ = media.Close()
+			return nil, err
+		}
+	}
 	s.ready.Store(true)
 	go func() { s.served <- s.http.Serve(ln) }()
 	log.Info("sfu ready", "http", ln.Addr().String(), "udp", media.UDPAddr().String(),
@@ -156,6 +164,9 @@ func (s *server) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownMax)
 		defer cancel()
 		_ = s.http.Shutdown(ctx)
+		if s.pprof != nil {
+			_ = s.pprof.Close()
+		}
 	}()
 	select {
 	case <-done:
