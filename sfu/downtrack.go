@@ -48,6 +48,9 @@ type DownTrack struct {
 	sender *webrtc.RTPSender // set and read on the subscriber's negotiation goroutine
 
 	stats trackCounters // dropped counts packets not sent because the subscriber could not keep up
+	clock senderClock   // the newest packet's timestamp and send time, for sender reports
+
+	sr senderReport // owned by the tick (reports.go)
 
 	// Guarded by the room's lock.
 	settings    TrackSettings
@@ -301,8 +304,12 @@ func (d *DownTrack) write(b *binding, q queued) {
 	if _, err := b.stream.WriteRTP(&d.hdr, d.buf[:n]); err != nil {
 		return
 	}
+	now := nanotime()
+	if newest {
+		d.clock.set(outTS, now)
+	}
 	if m.Marker {
-		d.lastFrameAt = nanotime()
+		d.lastFrameAt = now
 	}
 	d.seq.sent(seqEntry{outSeq: outSeq, inSeq: m.Seq, outTS: outTS, layer: q.layer, pic: pic, tl0: tl0})
 	d.stats.packets.Add(1)
@@ -388,8 +395,7 @@ func (d *DownTrack) readRTCP(sender *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
-		// Pion's receiver-report interceptor has parsed the packets already and left them in the
-		// attributes; parsing them again would double the allocations of every TWCC feedback.
+		// An interceptor may have parsed the packets already and left them in the attributes.
 		var pkts []rtcp.Packet
 		if attrs != nil {
 			pkts, err = attrs.GetRTCPPackets(buf[:n])

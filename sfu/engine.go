@@ -7,7 +7,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sfu-project/sfu/sfu/bwe"
@@ -21,7 +20,9 @@ import (
 //     sees RTX repairs and needs no timer per connection.
 //   - no NACK responder: it would keep a copy of every packet per subscriber; subscribers' NACKs are
 //     answered from the publisher's shared packet cache instead (downtrack.go).
-//   - RTCP reports: receiver reports to publishers, sender reports to subscribers.
+//   - no report interceptors: receiver reports to publishers and sender reports to subscribers
+//     are made by the server's tick (reports.go), without two timers per connection and a lock
+//     per packet.
 //   - TWCC feedback to publishers, so the browser's send-side bandwidth estimate works.
 //   - TWCC sequence numbers on what subscribers receive, whose feedback gives each subscriber's
 //     downlink estimate (package bwe), which allocation.go shares out over its tracks. Not Pion's
@@ -64,16 +65,6 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(*bwe.Esti
 			OnNew:  onBWE,
 		})
 	}
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: receiver reports: %w", err)
-	}
-	reg.Add(rr)
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: sender reports: %w", err)
-	}
-	reg.Add(sr)
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("sfu: twcc: %w", err)
 	}

@@ -40,7 +40,7 @@ func defaultConfig() config {
 		queueLen:        128,
 		iceDisconnected: 4 * time.Second,
 		iceFailed:       10 * time.Second,
-		iceKeepalive:    2 * time.Second,
+		iceKeepalive:    0, // see WithICETimeouts
 		logger:          slog.Default(),
 		bwe:             true,
 		bweInitial:      2_500_000,
@@ -125,7 +125,10 @@ func WithQueueLength(n int) Option {
 }
 
 // WithICETimeouts sets when a silent peer counts as disconnected and as failed (then it is
-// removed), and how often keepalives are sent. Defaults 4 s, 10 s, 2 s.
+// removed), and how often the server sends keepalives of its own. Defaults 4 s, 10 s, and 0: none.
+// Browsers check the connection every few seconds (RFC 7675 consent) and the server answers,
+// which keeps it alive both ways; keepalives from the server would cost a wake-up and a packet
+// per connection every 2 s for nothing. Clients that send nothing at all need a keepalive.
 func WithICETimeouts(disconnected, failed, keepalive time.Duration) Option {
 	return func(c *config) error {
 		c.iceDisconnected, c.iceFailed, c.iceKeepalive = disconnected, failed, keepalive

@@ -29,6 +29,7 @@ type Participant struct {
 	log      *slog.Logger
 
 	bwe          *bwe.Estimator // the downlink's estimate, or nil
+	reportSSRC   uint32         // the sender SSRC of its receiver reports (reports.go)
 	allocScratch []*DownTrack   // reused by allocation, under the room's lock
 
 	infoMu    sync.Mutex
@@ -70,18 +71,19 @@ func newParticipant(s *Server, room *Room, name string, sig Signaller) (*Partici
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Participant{
-		id:       newID(),
-		name:     name,
-		room:     room,
-		server:   s,
-		sig:      sig,
-		pc:       pc,
-		bwe:      bwe,
-		ups:      map[*webrtc.RTPReceiver]*UpTrack{},
-		ctx:      ctx,
-		cancel:   cancel,
-		ops:      newMailbox(),
-		joinedAt: time.Now(),
+		id:         newID(),
+		name:       name,
+		room:       room,
+		server:     s,
+		sig:        sig,
+		pc:         pc,
+		bwe:        bwe,
+		reportSSRC: newReportSSRC(),
+		ups:        map[*webrtc.RTPReceiver]*UpTrack{},
+		ctx:        ctx,
+		cancel:     cancel,
+		ops:        newMailbox(),
+		joinedAt:   time.Now(),
 	}
 	p.log = s.cfg.logger.With("room", room.name, "participant", p.id)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {

@@ -28,6 +28,7 @@ type layer struct {
 	cache     *packetcache.Cache
 	keyframes *keyframeRequester
 	nack      nackTracker // owned by the layer's reader
+	recv      reception   // for receiver reports (reports.go)
 
 	packets, bytes atomic.Uint64 // what arrived, for the rate and liveness the tick measures
 }

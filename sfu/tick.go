@@ -12,7 +12,7 @@ func (s *Server) tickLoop() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	last := time.Now()
-	for {
+	for n := 1; ; n++ {
 		var now time.Time
 		select {
 		case <-s.stopTick:
@@ -27,15 +27,17 @@ func (s *Server) tickLoop() {
 			rooms = append(rooms, r)
 		}
 		s.mu.Unlock()
+		report := n%reportTicks == 0
 		for _, r := range rooms {
-			r.tick(dt)
+			sendReports(r.tick(dt, report))
 		}
 	}
 }
 
 // tick updates the room's active speaker, measures its tracks, reallocates every member's
-// downlink, and asks again for the keyframes that subscribers still wait for.
-func (r *Room) tick(dt time.Duration) {
+// downlink, and asks again for the keyframes that subscribers still wait for. With report set it
+// also returns the RTCP reports that are due, for the caller to send.
+func (r *Room) tick(dt time.Duration, report bool) []pendingReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.updateSpeakerLocked()
@@ -57,4 +59,8 @@ func (r *Room) tick(dt time.Duration) {
 			}
 		}
 	}
+	if report {
+		return r.reportsLocked()
+	}
+	return nil
 }

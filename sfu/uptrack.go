@@ -164,8 +164,10 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 	if !ok {
 		return
 	}
+	now := nanotime()
+	l.recv.arrived(h.seq, h.timestamp, now, up.codec.ClockRate)
 	if l.remote != nil && up.kind == webrtc.RTPCodecTypeVideo {
-		if seqs := l.nack.arrived(h.seq, nanotime()); len(seqs) > 0 {
+		if seqs := l.nack.arrived(h.seq, now); len(seqs) > 0 {
 			up.sendNACK(l, seqs)
 		}
 	}
@@ -196,19 +198,30 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 	}
 }
 
-// readRTCP reads a layer's RTCP (sender reports) so that the receiver-report interceptor sees it;
-// without a reader it would not run.
+// readRTCP reads a layer's RTCP: its sender reports, whose time the receiver reports echo
+// (reports.go).
 func (up *UpTrack) readRTCP(l *layer) {
 	buf := make([]byte, 1500)
+	ssrc := uint32(l.remote.SSRC())
 	for {
+		var n int
 		var err error
 		if l.rid != "" {
-			_, _, err = up.receiver.ReadSimulcast(buf, l.rid)
+			n, _, err = up.receiver.ReadSimulcast(buf, l.rid)
 		} else {
-			_, _, err = up.receiver.Read(buf)
+			n, _, err = up.receiver.Read(buf)
 		}
 		if err != nil {
 			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				l.recv.senderReport(sr.NTPTime, nanotime())
+			}
 		}
 	}
 }

@@ -105,9 +105,11 @@ type synthTrack struct {
 	mu      sync.Mutex
 	sent    map[string]bool
 	plis    atomic.Int32
-	written atomic.Int64 // packets written
-	rrs     atomic.Int32 // receiver reports from the server
-	twcc    atomic.Int32 // transport-wide congestion control feedback from the server
+	written atomic.Int64                         // packets written
+	rrs     atomic.Int32                         // receiver reports from the server
+	lastRR  atomic.Pointer[rtcp.ReceptionReport] // the newest report block on this track
+	lastSeq atomic.Uint32                        // the sequence number written last
+	twcc    atomic.Int32                         // transport-wide congestion control feedback from the server
 	nack    chan uint16
 }
 
@@ -202,6 +204,7 @@ func (s *synthTrack) run(ctx context.Context) {
 				_ = pkt.Header.SetExtension(uint8(id), []byte{uint8(s.level.Load())})
 			}
 			_ = s.WriteRTP(pkt)
+			s.lastSeq.Store(uint32(seq))
 			s.written.Add(1)
 		}
 		seq++
@@ -237,6 +240,11 @@ func onRTCP(tracks ...*synthTrack) func(*webrtc.RTPSender, []rtcp.Packet) {
 				}
 			case *rtcp.ReceiverReport:
 				tr.rrs.Add(1)
+				for _, b := range p.Reports {
+					if enc := s.GetParameters().Encodings; len(enc) > 0 && b.SSRC == uint32(enc[0].SSRC) {
+						tr.lastRR.Store(&b)
+					}
+				}
 			case *rtcp.TransportLayerCC:
 				tr.twcc.Add(1)
 			case *rtcp.TransportLayerNack:
@@ -262,6 +270,8 @@ type received struct {
 	ended    chan struct{}
 	stop     atomic.Bool  // stop reading, as a stalled client would
 	srs      atomic.Int32 // sender reports received for the track
+	lastSR   atomic.Pointer[rtcp.SenderReport]
+	lastTS   atomic.Uint32 // the RTP timestamp of the newest packet
 	// foreignExt counts packets carrying a header extension id the subscriber never negotiated
 	// (the publisher's ids leaking through).
 	foreignExt atomic.Int32
@@ -291,8 +301,9 @@ func (r *recorder) onTrack(t *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) 
 				return
 			}
 			for _, p := range pkts {
-				if _, ok := p.(*rtcp.SenderReport); ok {
+				if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(t.SSRC()) {
 					rec.srs.Add(1)
+					rec.lastSR.Store(sr)
 				}
 			}
 		}
@@ -312,6 +323,7 @@ func (r *recorder) onTrack(t *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) 
 			return
 		}
 		rec.packets.Add(1)
+		rec.lastTS.Store(p.Timestamp)
 		for _, id := range p.Header.GetExtensionIDs() {
 			if !negotiated[id] {
 				rec.foreignExt.Add(1)

@@ -111,4 +111,37 @@ func TestRTCPReportsAndFeedback(t *testing.T) {
 		}
 		return len(tracks) == 2
 	})
+
+	// The reports say what happened: nothing lost, the sequence number the publisher sent last,
+	// and the time of its last sender report echoed so that it can tell the round-trip time.
+	for _, tr := range []*synthTrack{alice.video, alice.audio} {
+		waitFor(t, 5*time.Second, "a receiver report echoing a sender report", func() bool {
+			rr := tr.lastRR.Load()
+			return rr != nil && rr.LastSenderReport != 0
+		})
+		rr := tr.lastRR.Load()
+		if rr.FractionLost != 0 || rr.TotalLost != 0 {
+			t.Errorf("%s: receiver report says lost %d/256, %d in all, on loopback without loss", tr.tag, rr.FractionLost, rr.TotalLost)
+		}
+		if sent := uint16(tr.lastSeq.Load()); uint16(rr.LastSequenceNumber) > sent || sent-uint16(rr.LastSequenceNumber) > 100 {
+			t.Errorf("%s: receiver report's highest sequence number %d, but the publisher sent up to %d", tr.tag, rr.LastSequenceNumber, sent)
+		}
+		if rr.Delay > 2*65536 { // reports go every second
+			t.Errorf("%s: receiver report's delay since the last sender report %d/65536 s", tr.tag, rr.Delay)
+		}
+	}
+	// A sender report maps the track's clock to wall time: its RTP time runs on from the
+	// newest packet the subscriber got by no more than the time since then.
+	for _, r := range bob.rec.byStream(alice.ID) {
+		before := r.srs.Load()
+		waitFor(t, 3*time.Second, "a new sender report on "+describe(r), func() bool { return r.srs.Load() > before })
+		sr, last := r.lastSR.Load(), r.lastTS.Load()
+		rate := r.track.Codec().ClockRate
+		if ahead := int32(sr.RTPTime - last); ahead < -int32(rate/10) || ahead > int32(rate/2) {
+			t.Errorf("%s: sender report's RTP time %d is %d ticks (%d ms) from the newest packet's %d", describe(r), sr.RTPTime, ahead, int64(ahead)*1000/int64(rate), last)
+		}
+		if got := int64(sr.PacketCount); got == 0 || got > r.packets.Load()+60 {
+			t.Errorf("%s: sender report counts %d packets, the subscriber got %d", describe(r), got, r.packets.Load())
+		}
+	}
 }
