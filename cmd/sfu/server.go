@@ -37,6 +37,7 @@ type server struct {
 	served  chan error
 	metrics *prometheus.Registry
 	pprof   *http.Server // nil unless -pprof is set
+	pprofAt net.Addr
 }
 
 func start(cfg *config, stderr io.Writer) (*server, error) {
@@ -102,7 +103,7 @@ func start(cfg *config, stderr io.Writer) (*server, error) {
 	}
 	s.ln = ln
 	if cfg.pprofAddr != "" {
-		if s.pprof, err = startPprof(cfg.pprofAddr, log); err != nil {
+		if s.pprof, s.pprofAt, err = startPprof(cfg.pprofAddr, log); err != nil {
 			_ = ln.Close()
 			_ = media.Close()
 			return nil, err

@@ -340,3 +340,19 @@ func waitType(ch <-chan signal.Message, typ string) <-chan signal.Message {
 	}()
 	return out
 }
+
+// TestPprofOnlyOnItsOwnAddress checks that -pprof serves the profiler on the address given, and
+// that the public HTTP address never does.
+func TestPprofOnlyOnItsOwnAddress(t *testing.T) {
+	s, _, _ := startInProcess(t)
+	if code, _ := get(t, http.DefaultClient, s.URL()+"/debug/pprof/"); code == http.StatusOK {
+		t.Fatalf("the public address serves /debug/pprof/ without -pprof")
+	}
+	s, _, _ = startInProcess(t, "-pprof", "127.0.0.1:0")
+	if code, body := get(t, http.DefaultClient, "http://"+s.pprofAt.String()+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Fatalf("-pprof address: /debug/pprof/ = %d, want 200 with the profile list", code)
+	}
+	if code, _ := get(t, http.DefaultClient, s.URL()+"/debug/pprof/"); code == http.StatusOK {
+		t.Fatalf("the public address serves /debug/pprof/ with -pprof set elsewhere")
+	}
+}
