@@ -30,6 +30,9 @@ type Handler struct {
 	keys           token.Keys // nil: no tokens needed (auth.go)
 	maxPerIP       int        // sockets per source address; 0: no limit
 	perIP          map[string]int
+	chat           chatRelay // the sessions of joined participants, for relaying chat (chat.go)
+	presence       presence  // who is online, and their ringing calls (presence.go, call.go)
+	ringTimeout    time.Duration
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -85,6 +88,7 @@ func NewHandler(s *sfu.Server, opts ...Option) *Handler {
 		sessions:     map[*session]struct{}{},
 		maxPerIP:     20,
 		perIP:        map[string]int{},
+		ringTimeout:  DefaultRingTimeout,
 	}
 	for _, o := range opts {
 		o(h)

@@ -10,12 +10,30 @@ import (
 const (
 	// Client to server.
 	TypeJoin  = "join"  // room, name, token: the first message on a connection
-	TypeLeave = "leave" // leave the room; the server closes the socket after
+	TypeLeave = "leave" // leave the room; the server closes the socket after (an online client stays)
 	TypeMute  = "mute"  // audioMuted, videoMuted: tell the room what this member has muted
 	// trackId, source, layers: what a track the client publishes is (send before the offer with it)
 	TypeTrackInfo = "trackInfo"
 	// publisher, trackId, width, height, visible: how big the client shows a remote video, if at all
 	TypeTrackSettings = "trackSettings"
+
+	// Both directions: the client sends text; the server relays it to the room (chat.go) with
+	// from, name and time added.
+	TypeChat = "chat"
+
+	// Presence and calls (presence.go, call.go). Client to server:
+	TypeOnline = "online" // name (or token): be listed and reachable without joining a room
+	TypeCall   = "call"   // to: ring a person who is online (a name, or an identity with tokens)
+	TypeAccept = "accept" // callId: take a call that rings; then join the room of the callResult
+	TypeReject = "reject" // callId: refuse a call that rings
+	TypeCancel = "cancel" // callId: stop ringing, before an answer
+	// Server to client:
+	TypePresence      = "presence"      // name, identity, people: the answer to online, who else is online
+	TypePersonOnline  = "personOnline"  // person: someone went online, or entered or left a call
+	TypePersonOffline = "personOffline" // name, identity: someone went offline
+	TypeCalling       = "calling"       // callId, to: the call rings
+	TypeIncomingCall  = "incomingCall"  // callId, name, identity, room: someone calls (room: into a call in progress)
+	TypeCallResult    = "callResult"    // callId, result, room: how a call ended (see the Result* constants)
 
 	// Both directions.
 	TypeOffer     = "offer"     // sdp
@@ -66,6 +84,16 @@ type Message struct {
 	Visible   *bool    `json:"visible,omitempty"`
 	Track     *Track   `json:"track,omitempty"`
 	Active    []string `json:"active,omitempty"`
+
+	From string `json:"from,omitempty"` // chat: the sender's participant id
+	Text string `json:"text,omitempty"` // chat: what was said
+	Time int64  `json:"time,omitempty"` // chat: when the server relayed it, in milliseconds since the Unix epoch
+
+	To     string   `json:"to,omitempty"`     // call: who to ring
+	CallID string   `json:"callId,omitempty"` // calls: which call
+	Result string   `json:"result,omitempty"` // callResult
+	People []Person `json:"people,omitempty"` // presence: who else is online
+	Person *Person  `json:"person,omitempty"` // personOnline
 
 	Code         string `json:"code,omitempty"`
 	Message      string `json:"message,omitempty"`
@@ -146,4 +174,12 @@ const (
 	CodeTooManyTracks  = "too_many_tracks"      // an offer publishes more tracks than allowed: refused, the session goes on
 	CodeTooManyConns   = "too_many_connections" // this address has as many sockets open as it may; closed (1008)
 	CodeConnectTimeout = "connect_timeout"      // the PeerConnection did not connect in time after the join; closed (4000)
+	CodeNotOnline      = "not_online"           // a call before "online": dropped
+	CodeAlreadyOnline  = "already_online"       // a second "online" on one connection: dropped
+	CodeNameTaken      = "name_taken"           // without tokens: someone online has the name asked for; the socket stays open
+	CodeCallSelf       = "call_self"            // a call to oneself: dropped
+	CodeUnknownPerson  = "unknown_person"       // a call to someone not online (in the caller's directory): dropped
+	CodeAlreadyCalling = "already_calling"      // a call while the caller's previous call still rings: dropped
+	CodeUnknownCall    = "unknown_call"         // accept, reject or cancel of a call that is not ringing for this client: dropped
+	CodeBadChat        = "bad_chat"             // a chat message with no text, or over MaxChatText characters: dropped, the session goes on
 )

@@ -44,9 +44,16 @@ type session struct {
 	code      websocket.StatusCode
 	reason    string
 
-	joined  atomic.Bool   // set once join succeeded; read by the join timer
-	limiter *rate.Limiter // messages per second from the client
-	drops   int           // messages dropped by the limiter; owned by the read goroutine
+	joined atomic.Bool // set once join succeeded; read by the join timer
+	// isOnline is set once the client went online (presence.go); presence is then its entry,
+	// guarded by the handler's presence lock.
+	isOnline    atomic.Bool
+	presence    *onlineState
+	callLimiter *rate.Limiter // calls per second from the client (call.go); made at the first
+	limiter     *rate.Limiter // messages per second from the client
+	drops       int           // messages dropped by the limiter; owned by the read goroutine
+
+	chatLimiter *rate.Limiter // chat messages per second from the client (chat.go); made at the first
 
 	urlToken string      // the ?token= of the WebSocket's URL
 	perms    Permissions // what the participant may do; set by join
@@ -78,8 +85,8 @@ func (s *session) run() {
 		s.runWriter()
 	}()
 	joinTimer := time.AfterFunc(s.h.joinTimeout, func() {
-		if !s.joined.Load() {
-			s.sendError(CodeJoinTimeout, "send \"join\" within "+s.h.joinTimeout.String())
+		if !s.joined.Load() && !s.isOnline.Load() {
+			s.sendError(CodeJoinTimeout, "send \"join\" (or \"online\") within "+s.h.joinTimeout.String())
 			s.closeWith(websocket.StatusPolicyViolation, "join timeout")
 		}
 	})
@@ -90,7 +97,9 @@ func (s *session) run() {
 		s.runPinger()
 	}()
 	reason := s.readLoop()
+	s.offline()
 	if s.p != nil {
+		s.h.chat.remove(s.p.ID(), s)
 		s.p.Leave(reason)
 	}
 	s.closeWith(websocket.StatusNormalClosure, "")
@@ -150,11 +159,20 @@ func closeReason(err error) string {
 
 // handle acts on one message; it returns false when the session must end.
 func (s *session) handle(m *Message) bool {
-	if m.Type == TypeJoin {
+	switch m.Type {
+	case TypeJoin:
 		return s.join(m)
+	case TypeOnline:
+		return s.online(m)
+	case TypeCall:
+		s.call(m)
+		return true
+	case TypeAccept, TypeReject, TypeCancel:
+		s.answer(m)
+		return true
 	}
 	switch m.Type {
-	case TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypeLeave, TypeTrackInfo, TypeTrackSettings:
+	case TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypeLeave, TypeTrackInfo, TypeTrackSettings, TypeChat:
 	default:
 		s.sendError(CodeUnknownType, "unknown message type "+quote(m.Type))
 		return true
@@ -192,7 +210,16 @@ func (s *session) handle(m *Message) bool {
 	case TypeTrackSettings:
 		hidden := m.Visible != nil && !*m.Visible
 		err = s.p.SetTrackSettings(m.Publisher, m.TrackID, sfu.TrackSettings{Width: m.Width, Height: m.Height, Hidden: hidden})
+	case TypeChat:
+		s.chat(m)
 	case TypeLeave:
+		if s.isOnline.Load() { // leave the room, stay online
+			s.h.chat.remove(s.p.ID(), s)
+			s.p.Leave("left")
+			s.p, s.room = nil, ""
+			s.setInCall(false)
+			return true
+		}
 		s.closeWith(websocket.StatusNormalClosure, "left")
 		return false
 	}
@@ -225,7 +252,14 @@ func (s *session) join(m *Message) bool {
 	}
 	room, name := m.Room, m.Name
 	var opts []sfu.JoinOption
-	if s.h.keys != nil {
+	if g, ok := s.mayJoinByCall(room); ok && s.h.keys != nil {
+		// A room a call was accepted in: the token the client went online with is its grant.
+		if g.Name != "" {
+			name = g.Name
+		}
+		opts = append(opts, sfu.WithIdentity(g.Identity),
+			sfu.WithPermissions(sfu.Permissions{Publish: g.CanPublish, Subscribe: g.CanSubscribe, PublishData: g.CanPublishData}))
+	} else if s.h.keys != nil {
 		tok := m.Token
 		if tok == "" {
 			tok = s.urlToken
@@ -267,7 +301,9 @@ func (s *session) join(m *Message) bool {
 		return false
 	}
 	s.p = p
+	s.h.chat.add(p.ID(), s)
 	s.joined.Store(true)
+	s.setInCall(true)
 	s.log = s.log.With("room", room, "participant", p.ID())
 	return true
 }
@@ -345,6 +381,11 @@ func (s *session) send(m *Message) {
 		s.log.Error("cannot encode message", "type", m.Type, "err", err)
 		return
 	}
+	s.enqueue(b)
+}
+
+// enqueue queues an encoded message for the client; one too slow to read is closed.
+func (s *session) enqueue(b []byte) {
 	select {
 	case <-s.closing:
 		return

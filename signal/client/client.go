@@ -67,6 +67,11 @@ type Config struct {
 	// DialOptions, if set, are used to dial the WebSocket (for TLS settings, say).
 	DialOptions *websocket.DialOptions
 
+	// Conn, if set, is an open signaling WebSocket to join on instead of dialing URL: one that
+	// went "online" first and was called into a room (docs/protocol.md, Calls). The Client
+	// owns it from then on.
+	Conn *websocket.Conn
+
 	// BeforeServerOffer, if set, is called on the reading goroutine before a server offer is
 	// handled. Tests hold it to make their own offer cross the server's (glare).
 	BeforeServerOffer func()
@@ -165,9 +170,12 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		cfg.API = api
 	}
-	conn, _, err := websocket.Dial(ctx, cfg.URL, cfg.DialOptions)
-	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", cfg.URL, err)
+	conn := cfg.Conn
+	if conn == nil {
+		var err error
+		if conn, _, err = websocket.Dial(ctx, cfg.URL, cfg.DialOptions); err != nil {
+			return nil, fmt.Errorf("client: dial %s: %w", cfg.URL, err)
+		}
 	}
 	conn.SetReadLimit(1 << 20)
 	cctx, cancel := context.WithCancel(context.Background())
