@@ -47,6 +47,9 @@ type browserSpec struct {
 	secureOrigin string
 	// desktop makes the window desktop-sized instead of small.
 	desktop bool
+	// flags are more Chromium command-line flags, or other values for the suite's own (a
+	// fake camera count: "use-fake-device-for-media-stream": "device-count=2").
+	flags map[string]any
 }
 
 // browser is one Chromium process with one tab, showing the web client as one participant.
@@ -118,6 +121,9 @@ func launch(spec browserSpec) (*browser, error) {
 		// Real host candidates instead of mDNS names, which nothing here could resolve.
 		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
 	)
+	for name, value := range spec.flags {
+		opts = append(opts, chromedp.Flag(name, value))
+	}
 	if spec.secureOrigin != "" {
 		opts = append(opts, chromedp.Flag("unsafely-treat-insecure-origin-as-secure", spec.secureOrigin))
 	}

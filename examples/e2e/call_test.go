@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestThreePersonCall is a call as three people have it: they join and see and hear each other;
@@ -63,6 +65,7 @@ func TestThreePersonCall(t *testing.T) {
 		}
 		if !t.Failed() {
 			saveScreenshot(t, alice, "three-person-call.png")
+			savePhoneScreenshot(t, alice, "three-person-call-phone.png")
 		}
 	})
 	if !ok {
@@ -236,8 +239,8 @@ func waitPicture(t *testing.T, who *member, viewers []*member, shown bool) {
 	t.Logf("every viewer shows %s's picture=%v within %v", who.name, shown, time.Since(start).Round(time.Millisecond))
 }
 
-// saveScreenshot keeps a picture of the call as m sees it at desktop size, for people to look
-// at, in the artifacts folder under name.
+// saveScreenshot keeps a picture of the page as m sees it, for people to look at, under name in
+// $SFU_SCREENSHOTS, or else in the run's artifacts folder.
 func saveScreenshot(t *testing.T, m *member, name string) {
 	t.Helper()
 	png, err := m.screenshot()
@@ -245,10 +248,56 @@ func saveScreenshot(t *testing.T, m *member, name string) {
 		t.Errorf("screenshot: %v", err)
 		return
 	}
-	path := filepath.Join(artifactsDir(t), name)
+	dir := os.Getenv("SFU_SCREENSHOTS")
+	if dir == "" {
+		dir = artifactsDir(t)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Errorf("screenshot: %v", err)
 		return
 	}
-	t.Logf("screenshot of the call as %s sees it (%dx%d): %s", m.name, desktopWidth, desktopHeight, path)
+	t.Logf("screenshot of %s's page: %s", m.name, path)
+}
+
+// Phone size: a phone held upright, in CSS pixels, and its device pixel ratio.
+const (
+	phoneWidth, phoneHeight = 390, 844
+	phoneScale              = 2
+)
+
+// savePhoneScreenshot shows m's page at phone size for a moment, keeps a screenshot of it as
+// saveScreenshot does, and gives the page its desktop size back.
+func savePhoneScreenshot(t *testing.T, m *member, name string) {
+	t.Helper()
+	if err := m.do(chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateScale(phoneScale), chromedp.EmulateMobile)); err != nil {
+		t.Errorf("phone size: %v", err)
+		return
+	}
+	defer func() {
+		if err := m.do(chromedp.EmulateViewport(desktopWidth, desktopHeight)); err != nil {
+			t.Errorf("back to desktop size: %v", err)
+		}
+	}()
+	// The grid lays itself out again for the narrow screen (a ResizeObserver), and the server
+	// sends each tile the layer its new size needs: give the pictures a moment to follow.
+	err := eventually(5*time.Second, poll, func() error {
+		portrait, err := eval[bool](m.browser, `document.querySelector('#grid').getBoundingClientRect().width < 500`)
+		if err != nil {
+			return err
+		}
+		if !portrait {
+			return fmt.Errorf("%s's grid is not narrow yet", m.name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("phone size: %v", err)
+		return
+	}
+	time.Sleep(1500 * time.Millisecond)
+	saveScreenshot(t, m, name)
 }

@@ -1,409 +1,323 @@
-// Example web client of the SFU. It joins a room over the /ws signaling WebSocket, publishes the
-// camera (in simulcast) and microphone, and on request the screen, on one RTCPeerConnection,
-// and shows every other member in a grid. The protocol it speaks is docs/protocol.md; these
-// modules are meant to be read alongside it:
+// The example video-call app of the SFU. It is built only on the client module in client/
+// (SfuClient and its helpers, documented in README.md): this file starts the page and wires the
+// client's events to the interface; app/ has the lobby, the tiles, the chat and the devices.
 //
-//   app.js          start-up, controls, and the session: connecting, messages, reconnecting
-//   negotiation.js  the PeerConnection and its perfect negotiation with the server
-//   publish.js      the local tracks: simulcast, trackInfo, screen sharing, dynacast (layers)
-//   tiles.js        the remote members and their tiles, the grid and the active speaker
-//   viewsize.js     trackSettings: how large each remote video is shown, if at all
-//   state.js        the state they share, and the status bar
+//   /                         the lobby: room, name, camera preview, devices, Join
+//   /?room=R                  the lobby for room R (what an invite link opens)
+//   /?room=R&name=N           joins room R as N at once
+//   /?token=T                 joins the token's room at once (servers with access tokens)
 
-import { $, call, clearStatus, client, send, setStatus } from './state.js';
-import { createPeerConnection, onRemoteAnswer, onRemoteCandidate, onRemoteOffer } from './negotiation.js';
-import {
-  applyLayers, captureScreen, publish, publishScreen, requestCameraAndMicrophone, unpublishScreen,
-} from './publish.js';
-import {
-  addParticipant, clearRemoteParticipants, localTile, onRemoteTrack, onTrackPublished,
-  onTrackUnpublished, removeLocalTile, removeParticipant, renderMuteState, showLocalTile, showSpeaker,
-} from './tiles.js';
+import { SfuClient, listDevices, deviceIdOf } from './client/sfu-client.js';
+import { showLobby, acquireMedia } from './app/lobby.js';
+import { Tiles } from './app/tiles.js';
+import { Chat } from './app/chat.js';
+import { mediaProblem, remember } from './app/devices.js';
+import { setStatus, clearStatus } from './app/status.js';
 
-// Reconnection delays grow from BACKOFF_FIRST_MS, doubling, up to BACKOFF_MAX_MS. They start
-// over only after a session whose media stayed connected for BACKOFF_RESET_MS, so that a session
-// that fails soon after connecting, again and again, does not reconnect in a tight loop.
-const BACKOFF_FIRST_MS = 500;
-const BACKOFF_MAX_MS = 5000;
-const BACKOFF_RESET_MS = 10000;
+const $ = (selector) => document.querySelector(selector);
 
-// Errors after which a new attempt would fail the same way, so the client stops (and closes the
-// socket if the server has not) instead of reconnecting.
-const FATAL_ERRORS = new Set(['bad_room', 'bad_name', 'already_joined', 'message_too_big', 'bad_sdp',
-  'token_required', 'token_invalid', 'token_expired', 'wrong_room', 'replaced']);
-// Errors about this client's optional messages (trackInfo, trackSettings) that the call goes on
-// without: a track the server dropped a moment before, or a server too old to know the message.
-// They are logged, not shown.
-const QUIET_ERRORS = new Set(['bad_track', 'unknown_type']);
-const CLOSE_POLICY_VIOLATION = 1008;
-const CLOSE_MESSAGE_TOO_BIG = 1009;
-
-const ERROR_TEXT = {
-  bad_room: 'That room name is not accepted',
-  bad_name: 'That name is too long',
-  already_joined: 'This connection already joined a room',
-  message_too_big: 'A message was too big for the server',
-  bad_sdp: 'The server refused this browser\'s session description',
-  shutting_down: 'The server is shutting down',
-  internal: 'The server failed',
-  slow_consumer: 'The connection was too slow',
-  negotiation: 'Renegotiation failed',
-  connection_lost: 'The media connection was lost',
-  token_required: 'This server needs an access token: open the link you were given',
-  token_invalid: 'The access token was rejected',
-  token_expired: 'The access token has expired: ask for a new link',
-  wrong_room: 'The access token is for another room',
-  replaced: 'You joined this room again from another window',
-  not_allowed: 'Your access token does not allow that',
+// What a failed call says, by error code: a title, and what the person can do.
+const FAILURES = {
+  room_full: ['This room is full', 'The room has as many people as the server allows. Try again later, or pick another room.'],
+  too_many_rooms: ['The server is full', 'The server has as many rooms as it allows. Try again later, or join an existing room.'],
+  too_many_connections: ['Too many connections', 'Your network has too many calls open on this server already.'],
+  token_required: ['An access link is needed', 'This server admits only people with an access link. Open the link you were given.'],
+  token_invalid: ['Your access link was refused', 'The link is damaged or not for this server. Ask for a new one.'],
+  token_expired: ['Your access link has expired', 'Ask whoever sent it for a new one.'],
+  wrong_room: ['Your access link is for another room', 'Open the link without changing the room.'],
+  replaced: ['You joined from another window', 'This window left the call because you joined the same room elsewhere.'],
+  bad_room: ['That room name is not accepted', 'A room name is 1 to 128 bytes long.'],
+  bad_name: ['That name is too long', 'Pick a shorter name.'],
+  bad_sdp: ['This browser cannot join', 'The server refused what this browser offered. Try another browser.'],
 };
 
-// ---------------------------------------------------------------------------------------------
-// Start-up and views
+const RECONNECT_REASONS = {
+  shutting_down: 'The server is restarting',
+  connection_lost: 'Connection lost',
+  connection_failed: 'The media connection failed',
+  negotiation_failed: 'The connection needs to start over',
+  slow_consumer: 'The connection was too slow',
+  internal: 'The server had a problem',
+  negotiation: 'The connection needs to start over',
+  connect_timeout: 'The media connection did not start',
+};
 
-function start() {
+async function start() {
   const params = new URLSearchParams(location.search);
-  // With an access token the room is the token's: ?token= alone joins at once.
-  call.token = params.get('token') ?? '';
-  const room = params.get('room') ?? (call.token ? '' : null);
-  if (room === null || (!room && !call.token)) {
-    showView('lobby');
-    $('#join-form input[name=room]').focus();
+  const token = params.get('token') ?? '';
+  const room = params.get('room') ?? '';
+  const name = params.get('name');
+  if (token || (room && name !== null)) {
+    // A link that says who and where joins at once, with the remembered devices.
+    const client = newClient({ room, name: name ?? '', token });
+    showCall(client);
+    setStatus('Starting camera and microphone…');
+    const { stream, problems } = await acquireMedia();
+    joinCall(client, { stream, problems, audioMuted: false, videoMuted: false });
     return;
   }
-  call.room = room;
-  call.name = params.get('name') ?? '';
-  $('#rejoin').href = `?${new URLSearchParams({ room: call.room, name: call.name, ...(call.token ? { token: call.token } : {}) })}`;
-  $('#mute-audio').addEventListener('click', toggleAudio);
-  $('#mute-video').addEventListener('click', toggleVideo);
-  $('#share-screen').addEventListener('click', toggleScreenShare);
-  $('#leave').addEventListener('click', leave);
-  window.addEventListener('pagehide', sayGoodbye);
-  document.title = `${room} · SFU example`;
-  showView('call');
-  renderControls();
-  setStatus('Connecting…');
-  connect();
+  showView('lobby');
+  document.title = 'Join a call';
+  const choice = await showLobby(room);
+  history.replaceState(null, '', `?${new URLSearchParams({ room: choice.room, name: choice.name })}`);
+  const client = newClient({ room: choice.room, name: choice.name });
+  showCall(client);
+  joinCall(client, choice);
+}
+
+function newClient(options) {
+  const client = new SfuClient(options);
+  // For tests and curious people: the call's client is at window.sfuClient in the console.
+  window.sfuClient = client;
+  return client;
 }
 
 function showView(id) {
   for (const view of document.querySelectorAll('.view')) view.hidden = view.id !== id;
-}
-
-function setState(state) {
-  client.state = state;
-  document.body.dataset.state = state;
+  document.body.dataset.view = id;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Signaling session
+// The call
 
-function signalingURL() {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const query = call.token ? `?token=${encodeURIComponent(call.token)}` : '';
-  return `${scheme}://${location.host}/ws${query}`;
-}
+function showCall(client) {
+  const tiles = new Tiles(client, $('#grid'));
+  new Chat(client);
+  showView('call');
+  renderTitle(client);
 
-function connect() {
-  const ws = new WebSocket(signalingURL());
-  const session = {
-    ws,
-    pc: null,
-    makingOffer: false,
-    pendingCandidates: [], // server candidates that came before a remote description
-    inbox: Promise.resolve(), // handles messages one at a time, in order
-    lastError: '',
-    connectedAt: 0, // when the PeerConnection first became connected
-    ended: false,
+  const memberCount = () => {
+    const n = client.participants.size + 1;
+    $('#member-count').textContent = `${n} ${n === 1 ? 'person' : 'people'}`;
   };
-  call.session = session;
-  client.ws = ws;
-  client.pc = null;
-  ws.onopen = () => send(session, { type: 'join', room: call.room, name: call.name });
-  ws.onmessage = (event) => receive(session, event.data);
-  ws.onclose = (event) => onSocketClosed(session, event);
-}
-
-function receive(session, data) {
-  let message;
-  try {
-    message = JSON.parse(data);
-  } catch (err) {
-    console.warn('sfu: ignoring a message that is not JSON', err);
-    return;
-  }
-  // Offers, answers and candidates must be applied in the order they came, and each step is
-  // asynchronous: chain them.
-  session.inbox = session.inbox
-    .then(() => session.ended || handle(session, message))
-    .catch((err) => onSessionError(session, err));
-}
-
-async function handle(session, message) {
-  switch (message.type) {
-    case 'joined': return onJoined(session, message);
-    case 'participantJoined': return addParticipant(message.participant);
-    case 'participantUpdated': return addParticipant(message.participant);
-    case 'participantLeft': return removeParticipant(message.id);
-    case 'trackPublished': return onTrackPublished(message.track);
-    case 'trackUnpublished': return onTrackUnpublished(message.track);
-    case 'layers': return applyLayers(session.pc, message.trackId, message.active ?? []);
-    case 'activeSpeaker': return showSpeaker(message.id ?? '');
-    case 'offer': return onRemoteOffer(session, message.sdp);
-    case 'answer': return onRemoteAnswer(session, message.sdp);
-    case 'candidate': return onRemoteCandidate(session, message.candidate);
-    case 'error': return onServerError(session, message);
-    default: console.info('sfu: ignoring message of unknown type', message.type);
-  }
-}
-
-async function onJoined(session, message) {
-  client.participantId = message.id;
-  for (const participant of message.participants ?? []) {
-    if (participant.id !== message.id) addParticipant(participant);
-  }
-  if (message.room) call.room = message.room;
-  // A token that does not allow publishing joins receive-only.
-  call.mayPublish = message.permissions?.publish ?? true;
-  const stream = call.mayPublish ? await localMedia() : null;
-  if (session.ended) return;
-
-  showLocalTile(message.id);
-  const pc = createPeerConnection(session, message.iceServers ?? [], {
-    onTrack: (event) => onRemoteTrack(pc, event),
-    onConnectionState: () => onConnectionState(session),
-    onError: (err) => onSessionError(session, err),
+  client.on('statechange', ({ state, reason }) => {
+    document.body.dataset.state = state;
+    switch (state) {
+      case 'connecting':
+        setStatus('Connecting…');
+        break;
+      case 'joined':
+        tiles.showLocal();
+        memberCount();
+        renderTitle(client);
+        if (!client.permissions.publish) setStatus('You joined to watch and listen: your access link does not allow sending video or sound', 'warn');
+        else if (client.mediaNote) setStatus(client.mediaNote, 'warn');
+        else setStatus('');
+        break;
+      case 'reconnecting':
+        setStatus(`${RECONNECT_REASONS[reason] ?? 'Connection lost'}. Reconnecting…`, 'warn');
+        break;
+      case 'failed':
+        tiles.clear();
+        showFailure(client);
+        break;
+      case 'left':
+        tiles.clear();
+        break;
+    }
+    renderControls(client);
   });
-  session.pc = pc;
-  client.pc = pc;
-  publish(session, stream, call.screenStream);
-  if (call.audioMuted || call.videoMuted) sendMute();
-  setState('joined');
-  renderControls();
-  setStatus(call.mediaUnavailable ? 'Camera/microphone unavailable: joined receive-only' : '',
-    call.mediaUnavailable ? 'warn' : 'info');
+  client.on('participantjoined', ({ participant }) => { tiles.renderParticipant(participant.id); memberCount(); });
+  client.on('participantupdated', ({ participant }) => tiles.renderParticipant(participant.id));
+  client.on('participantleft', ({ id }) => { tiles.removeParticipant(id); memberCount(); });
+  client.on('speaker', ({ id }) => tiles.showSpeaker(id));
+  client.on('quality', ({ quality }) => tiles.showQuality(quality));
+  client.on('localmedia', () => {
+    if (client.state === 'joined' || client.state === 'reconnecting') tiles.showLocal();
+    renderControls(client);
+  });
+  client.on('screenshare', () => renderControls(client));
+  client.on('draining', (d) => showDraining(client, d));
+  const interrupted = 'Network interrupted, waiting for it to come back…';
+  client.on('connectionstate', ({ state }) => {
+    if (state === 'disconnected') setStatus(interrupted, 'warn');
+    if (state === 'connected') clearStatus(interrupted);
+  });
+  client.on('error', ({ code, message, fatal }) => {
+    if (fatal || code === 'bad_chat' || code === 'rate_limited' || (code === 'not_allowed' && /chat/i.test(message))) return;
+    if (code === 'not_allowed') setStatus('Your access link does not allow that', 'warn');
+    else if (code === 'too_many_tracks') setStatus('The server does not take more video or sound from you', 'warn');
+    else if (code !== 'shutting_down') setStatus(`Server error: ${message || code}`, 'warn');
+  });
+
+  $('#mute-audio').addEventListener('click', () => client.setAudioMuted(!client.audioMuted));
+  $('#mute-video').addEventListener('click', () => client.setVideoMuted(!client.videoMuted));
+  $('#share-screen').addEventListener('click', () => toggleScreenShare(client));
+  $('#invite').addEventListener('click', () => invite(client));
+  $('#open-settings').addEventListener('click', () => openSettings(client));
+  $('#leave').addEventListener('click', () => leave(client));
+  $('#call-camera-select').addEventListener('change', (e) => switchDevice(client, 'camera', e.target.value));
+  $('#call-mic-select').addEventListener('change', (e) => switchDevice(client, 'microphone', e.target.value));
+  renderControls(client);
 }
 
-function onServerError(session, { code, message }) {
-  console.warn('sfu: server error', code, message);
-  if (QUIET_ERRORS.has(code)) return;
-  session.lastError = code;
-  const text = `${ERROR_TEXT[code] ?? 'Server error'}${message ? `: ${message}` : ''}`;
-  if (FATAL_ERRORS.has(code)) {
-    fail(session, text);
-    return;
-  }
-  setStatus(text, 'warn');
-}
-
-// onSocketClosed reconnects unless the server refused us for good: a fatal error, or a close for
-// a protocol violation (1008, 1009) other than being too slow to read, which may pass.
-function onSocketClosed(session, event) {
-  if (session.ended || client.state === 'left') return;
-  // A slow consumer's error message cannot be queued; the close reason carries its code.
-  const code = session.lastError || event.reason;
-  const violation = event.code === CLOSE_POLICY_VIOLATION || event.code === CLOSE_MESSAGE_TOO_BIG;
-  if (FATAL_ERRORS.has(code) || (violation && code !== 'slow_consumer')) {
-    fail(session, `The server closed the connection: ${event.reason || `code ${event.code}`}`);
-    return;
-  }
-  reconnect(session, ERROR_TEXT[code] ?? 'Connection lost');
-}
-
-// endSession closes a session's PeerConnection and WebSocket and silences their handlers.
-function endSession(session) {
-  if (session.ended) return;
-  session.ended = true;
-  session.pendingCandidates = [];
-  session.pc?.close();
-  session.ws.onopen = null;
-  session.ws.onmessage = null;
-  session.ws.onclose = null;
-  session.ws.close(1000);
-  if (client.pc === session.pc) client.pc = null;
-}
-
-function fail(session, text) {
-  endSession(session);
-  setState('error');
-  setStatus(text, 'error');
-  renderControls();
-}
-
-// reconnect ends the session and starts a new one after a growing delay. Remote tiles go away:
-// the new "joined" brings the members back.
-function reconnect(session, reason) {
-  if (session !== call.session || client.state === 'left' || client.state === 'error') return;
-  endSession(session);
-  if (session.connectedAt && Date.now() - session.connectedAt >= BACKOFF_RESET_MS) call.attempt = 0;
-  clearRemoteParticipants();
-  setState('reconnecting');
-  setStatus(`${reason}. Reconnecting…`, 'warn');
-  const delay = Math.min(BACKOFF_FIRST_MS * 2 ** call.attempt, BACKOFF_MAX_MS);
-  call.attempt++;
-  clearTimeout(call.reconnectTimer);
-  call.reconnectTimer = setTimeout(connect, delay);
-}
-
-// onSessionError handles a failure in this client's own handling of the session, mostly a
-// description or offer the browser refused: start over with a fresh session.
-function onSessionError(session, err) {
-  if (session.ended) return;
-  console.error('sfu: session failed', err);
-  reconnect(session, 'Negotiation failed');
-}
-
-const NETWORK_INTERRUPTED = 'Network interrupted, waiting for it to come back…';
-
-function onConnectionState(session) {
-  if (session.ended) return;
-  switch (session.pc.connectionState) {
-    case 'connected':
-      session.connectedAt ||= Date.now();
-      clearStatus(NETWORK_INTERRUPTED);
-      break;
-    case 'disconnected': // often heals by itself within seconds
-      setStatus(NETWORK_INTERRUPTED, 'warn');
-      break;
-    case 'failed':
-      reconnect(session, 'The media connection failed');
-      break;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Local media and controls
-
-// localMedia asks for the camera and microphone once per page; reconnections reuse the stream.
-function localMedia() {
-  call.mediaPromise ??= requestMedia();
-  return call.mediaPromise;
-}
-
-async function requestMedia() {
+async function joinCall(client, { stream, problems = {}, audioMuted, videoMuted }) {
+  const notes = Object.values(problems).filter(Boolean);
+  client.mediaNote = notes.length ? `${notes.join('. ')}: you joined without it` : '';
+  client.setAudioMuted(audioMuted);
+  client.setVideoMuted(videoMuted);
+  client.setLocalStream(stream);
   try {
-    call.localStream = await requestCameraAndMicrophone();
+    await client.join();
   } catch (err) {
-    console.warn('sfu: no camera or microphone, joining receive-only', err);
-    call.mediaUnavailable = true;
-    call.localStream = null;
+    console.info('sfu: join failed', err.code ?? err);
   }
-  renderControls();
-  return call.localStream;
 }
 
-function localTrack(kind) {
-  return call.localStream?.getTracks().find((track) => track.kind === kind) ?? null;
+function renderTitle(client) {
+  $('#room-title').textContent = client.room || 'Call';
+  document.title = `${client.room || 'Call'} · Video call`;
 }
 
-function toggleAudio() {
-  const track = localTrack('audio');
-  if (!track) return;
-  call.audioMuted = !call.audioMuted;
-  track.enabled = !call.audioMuted;
-  afterMuteChange();
-}
-
-function toggleVideo() {
-  const track = localTrack('video');
-  if (!track) return;
-  call.videoMuted = !call.videoMuted;
-  track.enabled = !call.videoMuted;
-  afterMuteChange();
-}
-
-function afterMuteChange() {
-  renderControls();
-  const self = localTile();
-  if (self) renderMuteState(self, call);
-  sendMute();
-}
-
-// sendMute tells the room our mute state, once joined; a session that joins later sends it then.
-function sendMute() {
-  const session = call.session;
-  if (!session?.pc) return;
-  send(session, { type: 'mute', audioMuted: call.audioMuted, videoMuted: call.videoMuted });
-}
-
-// toggleScreenShare starts sharing a screen, or stops the one being shared. A share outlives
-// reconnections: a new session publishes it again.
-async function toggleScreenShare() {
-  if (call.screenStream) {
-    stopScreenShare(call.screenStream);
-    return;
-  }
-  let stream;
-  try {
-    stream = await captureScreen();
-  } catch (err) {
-    // NotAllowedError: the person closed the browser's picker; nothing to say.
-    if (err.name !== 'NotAllowedError') setStatus(`Cannot share the screen: ${err.message}`, 'warn');
-    return;
-  }
-  if (client.state === 'left' || client.state === 'error' || call.screenStream) {
-    stream.getTracks().forEach((track) => track.stop());
-    return;
-  }
-  call.screenStream = stream;
-  // The browser's own "Stop sharing" ends the picture; the share ends with it.
-  for (const track of stream.getVideoTracks()) {
-    track.addEventListener('ended', () => stopScreenShare(stream), { once: true });
-  }
-  if (call.session?.pc && !call.session.ended) publishScreen(call.session, stream);
-  renderControls();
-}
-
-function stopScreenShare(stream) {
-  if (call.screenStream !== stream) return;
-  call.screenStream = null;
-  unpublishScreen(call.session, stream);
-  stream.getTracks().forEach((track) => track.stop());
-  renderControls();
-}
-
-function renderControls() {
-  const audio = $('#mute-audio');
-  const video = $('#mute-video');
+function renderControls(client) {
+  const active = client.state === 'joined' || client.state === 'reconnecting' || client.state === 'connecting';
+  const mayPublish = client.permissions.publish;
+  control($('#mute-audio'), {
+    disabled: !active || !mayPublish || !client.localTrack('audio'),
+    pressed: client.audioMuted,
+    label: client.audioMuted ? 'Unmute microphone' : 'Mute microphone',
+    text: client.audioMuted ? 'Unmute' : 'Mute',
+    icon: client.audioMuted || !client.localTrack('audio') ? 'mic-off' : 'mic',
+  });
+  control($('#mute-video'), {
+    disabled: !active || !mayPublish || !client.localTrack('video'),
+    pressed: client.videoMuted,
+    label: client.videoMuted ? 'Start camera' : 'Stop camera',
+    text: client.videoMuted ? 'Start camera' : 'Stop camera',
+    icon: client.videoMuted || !client.localTrack('video') ? 'cam-off' : 'cam',
+  });
+  const sharing = client.screenStream !== null;
   const screen = $('#share-screen');
-  const active = client.state !== 'error';
-  audio.disabled = !localTrack('audio') || !active;
-  video.disabled = !localTrack('video') || !active;
-  audio.textContent = call.audioMuted ? 'Unmute' : 'Mute';
-  audio.setAttribute('aria-label', call.audioMuted ? 'Unmute microphone' : 'Mute microphone');
-  audio.setAttribute('aria-pressed', String(call.audioMuted));
-  video.textContent = call.videoMuted ? 'Start camera' : 'Stop camera';
-  video.setAttribute('aria-label', call.videoMuted ? 'Start camera' : 'Stop camera');
-  video.setAttribute('aria-pressed', String(call.videoMuted));
-  const sharing = call.screenStream !== null;
-  screen.hidden = !navigator.mediaDevices?.getDisplayMedia; // phones cannot share a screen
-  screen.disabled = !active;
-  screen.textContent = sharing ? 'Stop sharing' : 'Share screen';
-  screen.setAttribute('aria-label', sharing ? 'Stop sharing the screen' : 'Share screen');
-  screen.setAttribute('aria-pressed', String(sharing));
+  screen.hidden = !SfuClient.canShareScreen(); // phones cannot share a screen
+  control(screen, {
+    disabled: !active || !mayPublish,
+    pressed: sharing,
+    label: sharing ? 'Stop sharing the screen' : 'Share screen',
+    text: sharing ? 'Stop sharing' : 'Share screen',
+    icon: 'screen',
+  });
+  $('#invite').hidden = Boolean(client.token); // with tokens, each person needs their own link
 }
 
-function leave() {
-  const session = call.session;
-  clearTimeout(call.reconnectTimer);
-  setState('left');
-  if (session) {
-    send(session, { type: 'leave' });
-    endSession(session);
+function control(button, { disabled, pressed, label, text, icon }) {
+  button.disabled = disabled;
+  button.setAttribute('aria-pressed', String(pressed));
+  button.setAttribute('aria-label', label);
+  button.title = label;
+  button.querySelector('.text').textContent = text;
+  button.querySelector('.icon').dataset.icon = icon;
+}
+
+async function toggleScreenShare(client) {
+  if (client.screenStream) {
+    client.stopScreenShare();
+    return;
   }
-  client.ws = null;
-  call.localStream?.getTracks().forEach((track) => track.stop());
-  call.screenStream?.getTracks().forEach((track) => track.stop());
-  call.screenStream = null;
-  clearRemoteParticipants();
-  removeLocalTile();
+  try {
+    await client.startScreenShare();
+  } catch (err) {
+    setStatus(`Cannot share the screen: ${err.message}`, 'warn');
+  }
+}
+
+// invite copies a link to the room (without a name: the person invited picks theirs in the
+// lobby) and shows it, as copying needs a permission the browser may not give.
+async function invite(client) {
+  const link = `${location.origin}${location.pathname}?${new URLSearchParams({ room: client.room })}`;
+  const field = $('#invite-link');
+  field.value = link;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(link);
+    copied = true;
+  } catch {
+    // no clipboard: the dialog shows the link selected, ready to copy
+  }
+  $('#invite-note').textContent = copied
+    ? 'Link copied. Anyone with it can join the room.'
+    : 'Copy this link and send it. Anyone with it can join the room.';
+  const dialog = $('#invite-dialog');
+  if (!dialog.open) dialog.showModal();
+  field.focus();
+  field.select();
+}
+
+async function openSettings(client) {
+  const { cameras, microphones } = await listDevices();
+  fill($('#call-camera-select'), cameras, deviceIdOf(client.localTrack('video')), 'No camera');
+  fill($('#call-mic-select'), microphones, deviceIdOf(client.localTrack('audio')), 'No microphone');
+  $('#settings-note').hidden = true;
+  const disabled = !client.permissions.publish;
+  $('#call-camera-select').disabled ||= disabled;
+  $('#call-mic-select').disabled ||= disabled;
+  const dialog = $('#settings');
+  if (!dialog.open) dialog.showModal();
+}
+
+function fill(select, devices, current, none) {
+  select.replaceChildren();
+  for (const d of devices) select.append(new Option(d.label, d.deviceId, false, d.deviceId === current));
+  if (devices.length === 0) select.append(new Option(none, ''));
+  select.disabled = devices.length === 0;
+}
+
+async function switchDevice(client, what, deviceId) {
+  const note = $('#settings-note');
+  try {
+    if (what === 'camera') await client.switchCamera(deviceId);
+    else await client.switchMicrophone(deviceId);
+    remember(what, deviceId);
+    note.hidden = true;
+  } catch (err) {
+    note.textContent = mediaProblem(what, err);
+    note.hidden = false;
+  }
+}
+
+let drainTimer = 0;
+
+function showDraining(client, { until }) {
+  clearInterval(drainTimer);
+  const render = () => {
+    const left = Math.max(0, Math.round((until - Date.now()) / 1000));
+    if (client.state !== 'joined' || !client.draining) {
+      clearInterval(drainTimer);
+      return;
+    }
+    setStatus(`The server is going down for maintenance: this call ends in ${left} s`, 'warn');
+  };
+  render();
+  drainTimer = setInterval(render, 1000);
+}
+
+function leave(client) {
+  clearInterval(drainTimer);
+  client.leave();
   setStatus('');
+  showEnd(client, 'You left the call', '');
+}
+
+function showFailure(client) {
+  const { code, message } = client.failure ?? {};
+  const [title, text] = FAILURES[code] ?? ['The call could not go on', message || code || ''];
+  setStatus('');
+  showEnd(client, title, text);
+}
+
+function showEnd(client, title, text) {
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  $('#left-title').textContent = title;
+  $('#left-text').textContent = text;
+  $('#left-text').hidden = !text;
+  const again = client.token ? { token: client.token } : { room: client.room, name: client.name };
+  $('#rejoin').href = `?${new URLSearchParams(again)}`;
+  $('#rejoin').textContent = client.state === 'failed' ? 'Try again' : 'Rejoin';
+  $('#to-lobby').href = client.room ? `?${new URLSearchParams({ room: client.room })}` : './';
   showView('left');
+  $('#rejoin').focus();
 }
 
-// sayGoodbye tells the server when the tab goes away, so the others see us leave at once
-// instead of after the server notices the dead connection.
-function sayGoodbye() {
-  if (call.session && client.state === 'joined') send(call.session, { type: 'leave' });
-}
-
-start();
+start().catch((err) => {
+  console.error('sfu: the page failed to start', err);
+  setStatus(`The page failed to start: ${err.message}`, 'error');
+});

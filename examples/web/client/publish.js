@@ -1,11 +1,14 @@
-// What this client publishes: the camera (in simulcast), the microphone and, when asked, the
+// What a client publishes: the camera (in simulcast), the microphone and, when asked, the
 // screen. The server is told what each track is (trackInfo) before the offer that adds it, and
 // tells the client which simulcast layers anyone watches (layers: dynacast).
-
-import { send } from './state.js';
+//
+// A session keeps session.senders: the id the server knows each published track by (the id the
+// track had when it was added, which stays in the SDP's msid) -> {sender, source}. A camera or
+// microphone switched to another device goes on the same sender (replaceTrack), under the same
+// id, with no renegotiation.
 
 // The camera is asked for 720p; it may give less.
-const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 } };
+export const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 } };
 
 // The camera's simulcast layers, low to high: the server forwards each viewer the smallest one
 // that fills its tile. The rids are the protocol's names for them.
@@ -19,13 +22,6 @@ const CAMERA_LAYERS = [
 // upright) is not worth its encoder: a camera that gives less than 720p sends fewer layers.
 const MIN_LAYER_SIZE = 90;
 
-// requestCameraAndMicrophone asks for the camera and microphone; it throws when they are
-// unavailable or refused.
-export async function requestCameraAndMicrophone() {
-  if (!navigator.mediaDevices?.getUserMedia) throw new Error('getUserMedia needs a secure (https) page');
-  return navigator.mediaDevices.getUserMedia({ audio: true, video: CAMERA });
-}
-
 // publish adds the local tracks to a new session's PeerConnection, send-only, and always a data
 // channel, so that the first offer has an m-line even when there is no camera and microphone.
 export function publish(session, camera, screen) {
@@ -37,16 +33,25 @@ export function publish(session, camera, screen) {
 
 // addTrack tells the server what track is and then adds it, which makes the browser offer it:
 // the trackInfo goes out first, as negotiationneeded fires only after this task.
-function addTrack(session, track, stream, source) {
+export function addTrack(session, track, stream, source) {
   const encodings = source === 'camera' ? cameraEncodings(track) : null;
-  send(session, trackInfo(track, source, encodings));
+  session.send(trackInfo(track, source, encodings));
   const init = { direction: 'sendonly', streams: [stream] };
   if (encodings) init.sendEncodings = encodings;
   const transceiver = session.pc.addTransceiver(track, init);
+  session.senders.set(track.id, { sender: transceiver.sender, source });
   // The server rewrites VP8's picture ids when a viewer moves between layers, so that the
   // decoder sees one continuous stream; other codecs switch less smoothly.
   if (encodings) preferCodec(transceiver, 'video/vp8');
   return transceiver;
+}
+
+// senderOf is the sender that publishes the session's track of a source (camera, microphone).
+export function senderOf(session, source) {
+  for (const { sender, source: s } of session?.senders?.values() ?? []) {
+    if (s === source && session.pc.getSenders().includes(sender)) return sender;
+  }
+  return null;
 }
 
 // cameraEncodings are the simulcast encodings for a camera track, without the layers that
@@ -116,12 +121,11 @@ export function publishScreen(session, stream) {
   for (const track of stream.getAudioTracks()) addTrack(session, track, stream, 'screenAudio');
 }
 
-// unpublishScreen stops sending a shared screen's tracks on a session; the browser then offers
-// the change, and the server takes the tracks from the others.
-export function unpublishScreen(session, stream) {
+// unpublish stops sending tracks on a session; the browser then offers the change, and the
+// server takes the tracks from the others.
+export function unpublish(session, tracks) {
   const pc = session?.pc;
   if (!pc || pc.signalingState === 'closed') return;
-  const tracks = stream.getTracks();
   for (const sender of pc.getSenders()) {
     if (sender.track && tracks.includes(sender.track)) pc.removeTrack(sender);
   }
@@ -133,9 +137,9 @@ export function unpublishScreen(session, stream) {
 // applyLayers keeps encoding the layers of a local track that the server says someone watches
 // (active: their rids) and pauses the others, which saves this browser's CPU and uplink. A
 // track without simulcast is paused only when nobody watches it at all.
-export async function applyLayers(pc, trackId, active) {
-  const sender = pc?.getSenders().find((s) => s.track?.id === trackId);
-  if (!sender) return;
+export async function applyLayers(session, trackId, active) {
+  const sender = session.senders.get(trackId)?.sender;
+  if (!sender || !session.pc?.getSenders().includes(sender)) return;
   const params = sender.getParameters();
   const encodings = params.encodings ?? [];
   const simulcast = encodings.some((e) => e.rid);

@@ -1,8 +1,9 @@
 // The PeerConnection of a session and its negotiation with the server (docs/protocol.md,
 // "Negotiation"): "perfect negotiation" with the browser as the polite peer. When a server offer
 // crosses ours, ours is rolled back, the server's answered, and the browser offers again.
-
-import { send } from './state.js';
+//
+// A session here is the object sfu-client.js makes per WebSocket: {pc, send(message), ended,
+// makingOffer, pendingCandidates}.
 
 // createPeerConnection makes a session's PeerConnection. handlers.onTrack gets each remote
 // track, handlers.onConnectionState each change of the connection state, and handlers.onError
@@ -13,7 +14,7 @@ export function createPeerConnection(session, iceServers, handlers) {
   });
   pc.onnegotiationneeded = () => makeOffer(session).catch(handlers.onError);
   pc.onicecandidate = ({ candidate }) => {
-    if (candidate) send(session, { type: 'candidate', candidate: candidate.toJSON() });
+    if (candidate) session.send({ type: 'candidate', candidate: candidate.toJSON() });
   };
   pc.ontrack = handlers.onTrack;
   pc.onconnectionstatechange = handlers.onConnectionState;
@@ -28,7 +29,7 @@ async function makeOffer(session) {
     // A server offer may have rolled ours back meanwhile; the browser fires negotiationneeded
     // again once the answer to it is done.
     if (session.ended || pc.signalingState !== 'have-local-offer') return;
-    send(session, { type: 'offer', sdp: pc.localDescription.sdp });
+    session.send({ type: 'offer', sdp: pc.localDescription.sdp });
   } finally {
     session.makingOffer = false;
   }
@@ -44,7 +45,7 @@ export async function onRemoteOffer(session, sdp) {
   await pc.setRemoteDescription({ type: 'offer', sdp });
   await flushCandidates(session);
   await pc.setLocalDescription();
-  send(session, { type: 'answer', sdp: pc.localDescription.sdp });
+  session.send({ type: 'answer', sdp: pc.localDescription.sdp });
   narrowReceivedCodecs(pc);
 }
 
