@@ -153,8 +153,9 @@ func (s *session) answer(m *Message) {
 		if c.room == "" {
 			c.room = "call-" + newCallID()
 		}
-		c.caller.presence.rooms[c.room] = true
-		c.callee.presence.rooms[c.room] = true
+		now := time.Now()
+		p.grantLocked(c.caller.presence.key, c.room, now)
+		p.grantLocked(c.callee.presence.key, c.room, now)
 	}
 	p.mu.Unlock()
 

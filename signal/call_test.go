@@ -326,6 +326,12 @@ func TestPresenceWithTokens(t *testing.T) {
 	if b.Joined.Identity != "bob2" {
 		t.Fatalf("bob joined the call as %q, want his token's identity", b.Joined.Identity)
 	}
+	// A client that reconnects, going online again with its token, may join its call again.
+	a.Close()
+	again, _ := online(mint(t, all("acme", "alice"), time.Hour))
+	a2 := joinCall(t, ts, again, room, "alice")
+	videoFrom(t, a2, b)
+
 	// But a room nobody called it into still does.
 	tok := mint(t, all("acme", "mallory"), time.Hour)
 	r := dialRaw(t, ts)

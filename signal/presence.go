@@ -2,6 +2,7 @@ package signal
 
 import (
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -35,6 +36,34 @@ type presence struct {
 	mu     sync.Mutex
 	people map[personKey]*session
 	calls  map[string]*call // ringing calls by id
+	// granted holds, for each person, the rooms that accepted calls let them join without a
+	// token for the room, until when. It is kept by person, not by connection, so that a client
+	// that reconnects (and goes online again) can join its call again.
+	granted map[personKey]map[string]time.Time
+}
+
+// callGrant is how long an accepted call lets its people (re)join its room.
+const callGrant = 12 * time.Hour
+
+// grantLocked lets k join room for callGrant, and forgets expired grants. The lock is held.
+func (p *presence) grantLocked(k personKey, room string, now time.Time) {
+	if p.granted == nil {
+		p.granted = map[personKey]map[string]time.Time{}
+	}
+	for pk, rooms := range p.granted {
+		for r, until := range rooms {
+			if now.After(until) {
+				delete(rooms, r)
+			}
+		}
+		if len(rooms) == 0 {
+			delete(p.granted, pk)
+		}
+	}
+	if p.granted[k] == nil {
+		p.granted[k] = map[string]time.Time{}
+	}
+	p.granted[k][room] = now.Add(callGrant)
 }
 
 // personKey is how a person is addressed: their identity with tokens, their name without, within
@@ -45,9 +74,8 @@ type personKey struct{ dir, name string }
 type onlineState struct {
 	key      personKey
 	person   Person
-	grant    token.Grant     // with tokens: the grant of the token the session went online with
-	rooms    map[string]bool // rooms this session may join because a call there was accepted
-	outgoing *call           // the call it rings, if any
+	grant    token.Grant // with tokens: the grant of the token the session went online with
+	outgoing *call       // the call it rings, if any
 }
 
 // online puts the session in the directory. It runs on the session's read goroutine.
@@ -60,7 +88,7 @@ func (s *session) online(m *Message) bool {
 		s.sendError(CodeShuttingDown, "the server is going down; try again later")
 		return true
 	}
-	st := &onlineState{rooms: map[string]bool{}}
+	st := &onlineState{}
 	if s.h.keys != nil {
 		tok := m.Token
 		if tok == "" {
@@ -204,5 +232,6 @@ func (s *session) mayJoinByCall(room string) (token.Grant, bool) {
 	p := &s.h.presence
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return s.presence.grant, s.presence.rooms[room]
+	until, ok := p.granted[s.presence.key][room]
+	return s.presence.grant, ok && time.Now().Before(until)
 }
