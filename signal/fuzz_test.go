@@ -23,6 +23,9 @@ func FuzzSignalMessage(f *testing.F) {
 		`{"type":"trackInfo","trackId":"t","source":"camera","layers":[{"rid":"q","width":320,"height":180}]}`,
 		`{"type":"trackSettings","publisher":"x","trackId":"y","width":5,"visible":false}`, `{"type":"leave"}`,
 		`{"type":"join","token":"a.b.c"}`, `[]`, `{}`, `null`, `{"type":null}`, `{"type":"offer","sdp":42}`, "\xff",
+		`{"type":"online","name":"fuzz"}`, `{"type":"online","name":"other"}`, `{"type":"call","to":"fuzz"}`,
+		`{"type":"call","to":"x"}`, `{"type":"accept","callId":"0011223344556677"}`, `{"type":"reject","callId":""}`,
+		`{"type":"cancel","callId":"x"}`, `{"type":"chat","text":"hi"}`,
 	} {
 		f.Add([]byte(s))
 	}
