@@ -38,11 +38,21 @@ const historySize = 2048
 
 // sent is what History keeps of one packet.
 type sent struct {
-	at   int64 // monotonic nanoseconds
-	size int32 // bytes, header included
-	seq  uint16
-	ok   bool
+	at       int64 // monotonic nanoseconds
+	size     int32 // bytes, header included
+	seq      uint16
+	ok       bool
+	reported uint8 // what feedback said of it so far: notReported, reportedLost, reportedReceived
 }
+
+// What feedback has said of a packet. Receivers report a packet again when one arrives out of
+// order (Chrome and Pion both restart their feedback from the late one): a packet first reported
+// lost may be reported received later, and a received one reported twice.
+const (
+	notReported uint8 = iota
+	reportedLost
+	reportedReceived
+)
 
 // History records the packets sent on one connection by their transport-wide sequence number.
 type History struct {
@@ -56,9 +66,9 @@ func (h *History) add(seq uint16, at int64, size int) {
 	h.mu.Unlock()
 }
 
-// lookup returns what was recorded of seq, if it is still there.
-func (h *History) lookup(seq uint16) (sent, bool) {
-	s := h.packets[seq%historySize]
+// lookup returns what was recorded of seq, if it is still there. The caller holds mu.
+func (h *History) lookup(seq uint16) (*sent, bool) {
+	s := &h.packets[seq%historySize]
 	return s, s.ok && s.seq == seq
 }
 

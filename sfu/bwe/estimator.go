@@ -23,6 +23,8 @@ const (
 	maxIncreaseStep   = 1e9   // ns: a gap in feedback does not make one huge step
 	lossSmoothing     = 0.5   // weight of the newest feedback's loss
 	referenceUnit     = 64e6  // ns per unit of a feedback's reference time
+	lossGrace         = 500e6 // ns a packet reported lost may still be reported received (late, reordered)
+	pendingLossMax    = 1024  // losses awaiting their grace; beyond, they count at once
 )
 
 // Estimator turns one connection's transport-wide feedback into a bandwidth estimate. Its
@@ -31,20 +33,28 @@ type Estimator struct {
 	cfg     Config
 	history History
 
-	mu           sync.Mutex
-	rate         float64 // delay-based
-	lossRate     float64 // loss-based, never above rate; the estimate
-	lastLoss     int64   // when the last loss window ended
-	windowLost   int
-	windowTotal  int
-	lossWindows  int
-	congested    bool // the path has lost packets: the estimate is a limit
-	trend        *trendline
-	loss         float64 // smoothed share lost
-	lastUpdate   int64
-	lastDecrease int64
-	feedbacks    int
-	acked        [16]struct {
+	mu          sync.Mutex
+	rate        float64 // delay-based
+	lossRate    float64 // loss-based, never above rate; the estimate
+	lastLoss    int64   // when the last loss window ended
+	windowLost  int
+	windowTotal int
+	lossWindows int
+	// Packets reported lost, not yet counted: a receiver reports a packet that comes late
+	// lost, then received in a later feedback. A loss counts once lossGrace has passed without
+	// that happening.
+	pendingLost [pendingLossMax]struct {
+		seq uint16
+		at  int64
+	}
+	pendingHead, pendingLen int
+	congested               bool // the path has lost packets: the estimate is a limit
+	trend                   *trendline
+	loss                    float64 // smoothed share lost
+	lastUpdate              int64
+	lastDecrease            int64
+	feedbacks               int
+	acked                   [16]struct {
 		at    int64
 		bytes int
 	}
@@ -93,7 +103,8 @@ func (e *Estimator) OnFeedback(p []byte) bool {
 func (e *Estimator) onFeedback(p []byte, now int64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	received, lost, bytes, ok := e.walk(p)
+	received, lost, bytes, ok := e.walk(p, now)
+	lost += e.confirmLosses(now)
 	if received+lost == 0 {
 		return ok
 	}
@@ -154,23 +165,60 @@ func (e *Estimator) onFeedback(p []byte, now int64) bool {
 
 // walk goes through the packets a feedback reports, feeding the delay detector, and counts
 // those the server sent and still remembers.
-func (e *Estimator) walk(p []byte) (received, lost, bytes int, ok bool) {
+func (e *Estimator) walk(p []byte, now int64) (received, lost, bytes int, ok bool) {
 	h := &e.history
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ok = walkFeedback(p, func(seq uint16, arrived bool, at int64) {
 		s, known := h.lookup(seq)
 		switch {
-		case !known:
+		case !known || s.reported == reportedReceived:
+			// Unknown, or reported before: count each packet once.
+		case arrived && s.reported == reportedLost:
+			// Reported lost, then arrived late: not a loss after all (confirmLosses skips
+			// it). A late packet says nothing of queueing delay: no sample for the detector.
+			s.reported = reportedReceived
+			received++
+			bytes += int(s.size)
 		case arrived:
+			s.reported = reportedReceived
 			received++
 			bytes += int(s.size)
 			e.trend.add(s.at, at, int(s.size))
-		default:
-			lost++
+		case s.reported == notReported:
+			s.reported = reportedLost
+			if e.pendingLen == pendingLossMax {
+				lost++ // no room to wait: count it now
+				return
+			}
+			e.pendingLost[(e.pendingHead+e.pendingLen)%pendingLossMax] = struct {
+				seq uint16
+				at  int64
+			}{seq, now}
+			e.pendingLen++
 		}
 	})
 	return received, lost, bytes, ok
+}
+
+// confirmLosses counts the packets reported lost over lossGrace ago that no feedback has
+// reported received since. The estimator's lock is held.
+func (e *Estimator) confirmLosses(now int64) (lost int) {
+	h := &e.history
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for e.pendingLen > 0 {
+		p := &e.pendingLost[e.pendingHead]
+		if now-p.at < lossGrace {
+			break
+		}
+		if s, known := h.lookup(p.seq); known && s.reported == reportedLost {
+			lost++
+		}
+		e.pendingHead = (e.pendingHead + 1) % pendingLossMax
+		e.pendingLen--
+	}
+	return lost
 }
 
 // ackedRate is what arrived at the subscriber over the last ackWindow, in bits per second, or 0

@@ -147,10 +147,12 @@ func TestEstimateFollowsLoss(t *testing.T) {
 	if loss := l.e.Loss(); loss < 0.25 || loss > 0.4 {
 		t.Fatalf("loss %.2f, want about 0.33", loss)
 	}
-	l.lossEach = 50 // 2%: hold
+	l.lossEach = 25 // 4%, between lossLow and lossHigh: hold, once the last losses of before have counted (lossGrace)
+	l.run(300_000, 1e9)
+	low = l.estimate()
 	l.run(300_000, 2e9)
 	if r := l.estimate(); r < low*9/10 || r > low*11/10 {
-		t.Fatalf("at 2%% loss: estimate %d, want it held near %d", r, low)
+		t.Fatalf("at 4%% loss: estimate %d, want it held near %d", r, low)
 	}
 	l.lossEach = 0
 	l.run(300_000, 5e9)
@@ -209,4 +211,80 @@ func marshal(fb *rtcp.TransportLayerCC) ([]byte, error) {
 	fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback,
 		Padding: unpadded%4 != 0, Length: uint16(fb.MarshalSize()/4 - 1)}
 	return fb.Marshal()
+}
+
+// reorderingReceiver reports like Chrome and Pion: every feedback covers the packets up to the
+// newest arrival, those not there yet marked lost; when a late one arrives, the next feedback
+// starts again from it. Every fifth packet here comes late, after the feedback that covered it.
+func runReordering(t *testing.T, e *Estimator, lateArrives bool) {
+	t.Helper()
+	now := int64(1e9)
+	var seq uint16
+	for range 100 { // 100 rounds of 20 packets, 50 ms apart: 5 s
+		base := seq
+		var at [20]int64
+		for i := range at {
+			e.history.add(seq, now, packetSize)
+			at[i] = now + 20e6
+			now += 2_500_000
+			seq++
+		}
+		late := func(i int) bool { return i%5 == 2 }
+		first := feedbackFor(base, at[:], late)
+		if !e.onFeedback(first, now) {
+			t.Fatal("feedback refused")
+		}
+		if lateArrives { // the late ones arrive; feedback restarts from the first of them
+			all := feedbackFor(base+2, at[2:], func(int) bool { return false })
+			if !e.onFeedback(all, now+5e6) {
+				t.Fatal("feedback refused")
+			}
+		}
+		now += 5e6
+	}
+}
+
+// feedbackFor is a transport-wide feedback for packets base, base+1, ... arriving at at[i],
+// those for which missing(i) says so reported not received.
+func feedbackFor(base uint16, at []int64, missing func(int) bool) []byte {
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(len(at))}
+	var ref int64 = -1
+	prev := int64(0)
+	for i, a := range at {
+		sym := uint16(rtcp.TypeTCCPacketNotReceived)
+		if !missing(i) {
+			sym = rtcp.TypeTCCPacketReceivedLargeDelta
+			if ref < 0 {
+				ref = a / referenceUnit
+				fb.ReferenceTime = uint32(ref)
+				prev = ref * referenceUnit
+			}
+			units := (a - prev) / 250_000
+			prev += units * 250_000
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: units * 250})
+		}
+		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
+	}
+	b, err := marshal(fb)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestLateArrivalsAreNotLoss: packets reported lost and then, in a later feedback, received
+// are not losses. Counted as losses (a fifth of everything here), they made the estimate a
+// limit and paused video on receivers that were only slow to read (docs/performance.md).
+func TestLateArrivalsAreNotLoss(t *testing.T) {
+	e := NewEstimator(Config{Initial: 1_000_000, Min: 50_000, Max: 20_000_000})
+	runReordering(t, e, true)
+	if _, limit := e.Estimate(); limit || e.Loss() > 0.02 {
+		t.Fatalf("late arrivals: loss %.2f, limit %v; want no loss and no limit", e.Loss(), limit)
+	}
+	// The same feedback without the late ones arriving is real loss.
+	e = NewEstimator(Config{Initial: 1_000_000, Min: 50_000, Max: 20_000_000})
+	runReordering(t, e, false)
+	if _, limit := e.Estimate(); !limit || e.Loss() < 0.15 {
+		t.Fatalf("a fifth lost: loss %.2f, limit %v; want about 0.2 and a limit", e.Loss(), limit)
+	}
 }
