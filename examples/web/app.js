@@ -6,11 +6,14 @@
 //   /?room=R                  the lobby for room R (what an invite link opens)
 //   /?room=R&name=N           joins room R as N at once
 //   /?token=T                 joins the token's room at once (servers with access tokens)
+//   /?name=N&online=1         goes online as N: the people online, and calls (also the lobby's
+//                             "Be reachable for calls"); /?token=T&online=1 with a token
 
 import { SfuClient, listDevices, deviceIdOf } from './client/sfu-client.js';
 import { showLobby, acquireMedia } from './app/lobby.js';
 import { Tiles } from './app/tiles.js';
 import { Chat } from './app/chat.js';
+import { Calls } from './app/calls.js';
 import { mediaProblem, remember } from './app/devices.js';
 import { setStatus, clearStatus } from './app/status.js';
 
@@ -29,6 +32,20 @@ const FAILURES = {
   bad_room: ['That room name is not accepted', 'A room name is 1 to 128 bytes long.'],
   bad_name: ['That name is too long', 'Pick a shorter name.'],
   bad_sdp: ['This browser cannot join', 'The server refused what this browser offered. Try another browser.'],
+  name_taken: ['Someone online has that name', 'People call you by your name: pick another one.'],
+};
+
+// Server errors that the calls' own messages cover, or that mean nothing to the person.
+const QUIET_CODES = new Set(['not_online', 'call_self', 'unknown_person', 'already_calling', 'unknown_call',
+  'already_online', 'not_joined']);
+
+// What the page is: online (reachable for calls) or only in a room, and the call it shows.
+const app = {
+  online: false,
+  prefs: { audioMuted: false, videoMuted: false }, // the lobby's choice, for each call
+  callTitle: '', // "Call with bob", for a call that was rung
+  calls: null,
+  chatRoom: '',
 };
 
 const RECONNECT_REASONS = {
@@ -37,6 +54,7 @@ const RECONNECT_REASONS = {
   connection_failed: 'The media connection failed',
   negotiation_failed: 'The connection needs to start over',
   slow_consumer: 'The connection was too slow',
+  name_taken: 'Your name is still online from before',
   internal: 'The server had a problem',
   negotiation: 'The connection needs to start over',
   connect_timeout: 'The media connection did not start',
@@ -47,10 +65,15 @@ async function start() {
   const token = params.get('token') ?? '';
   const room = params.get('room') ?? '';
   const name = params.get('name');
+  if (params.get('online') === '1' && (name || token)) {
+    startOnline({ name: name ?? '', token });
+    return;
+  }
   if (token || (room && name !== null)) {
     // A link that says who and where joins at once, with the remembered devices.
     const client = newClient({ room, name: name ?? '', token });
-    showCall(client);
+    setupCall(client);
+    showView('call');
     setStatus('Starting camera and microphone…');
     const { stream, problems } = await acquireMedia();
     joinCall(client, { stream, problems, audioMuted: false, videoMuted: false });
@@ -59,10 +82,86 @@ async function start() {
   showView('lobby');
   document.title = 'Join a call';
   const choice = await showLobby(room);
+  if (choice.online) {
+    history.replaceState(null, '', `?${new URLSearchParams({ name: choice.name, online: '1' })}`);
+    startOnline(choice);
+    return;
+  }
   history.replaceState(null, '', `?${new URLSearchParams({ room: choice.room, name: choice.name })}`);
   const client = newClient({ room: choice.room, name: choice.name });
-  showCall(client);
+  setupCall(client);
+  showView('call');
   joinCall(client, choice);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Online: the people online, calls, and the calls they lead to, on one client (one WebSocket)
+
+function startOnline({ name, token = '', audioMuted = false, videoMuted = false }) {
+  app.online = true;
+  app.prefs = { audioMuted, videoMuted };
+  const client = newClient({ name, token });
+  setupCall(client);
+  app.calls = new Calls(client, {
+    lists: [$('#people-list'), $('#call-people-list')],
+    onAccepted: (room, title) => enterCall(client, room, title),
+  });
+  const renderName = () => {
+    $('#online-name').textContent = client.online
+      ? `Others see you as ${client.name} and can call you while this page is open.`
+      : 'Connecting…';
+  };
+  client.on('presence', renderName);
+  client.on('statechange', renderName);
+  $('#go-offline').addEventListener('click', () => {
+    client.goOffline();
+    showEnd(client, 'You are offline', 'Nobody can call you until you go online again.');
+  });
+  $('#toggle-people').addEventListener('click', () => togglePeople());
+  $('#people-close').addEventListener('click', () => togglePeople(false));
+  $('#people-panel').addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      togglePeople(false);
+      $('#toggle-people').focus();
+    }
+  });
+  showOnline(client);
+  client.goOnline().catch((err) => console.info('sfu: going online failed', err.code ?? err));
+}
+
+function showOnline(client) {
+  app.callTitle = '';
+  togglePeople(false);
+  showView('online');
+  document.title = 'Online · Video call';
+  app.calls?.render();
+  if (!client.outgoingCall) $('#people-list button:not(:disabled)')?.focus();
+}
+
+// enterCall takes the person into the room of an accepted call, with the camera and microphone
+// they chose (asked for now: they stay off while only online).
+async function enterCall(client, room, title) {
+  app.callTitle = title;
+  showView('call');
+  renderTitle(client, room);
+  if (client.localStream) {
+    joinCall(client, { stream: client.localStream, audioMuted: client.audioMuted, videoMuted: client.videoMuted }, room);
+    return;
+  }
+  setStatus('Starting camera and microphone…');
+  const { stream, problems } = await acquireMedia();
+  joinCall(client, { stream, problems, ...app.prefs }, room);
+}
+
+function togglePeople(open = $('#people-panel').hidden) {
+  const panel = $('#people-panel');
+  const button = $('#toggle-people');
+  if (open && !$('#chat').hidden) $('#chat-close').click();
+  panel.hidden = !open;
+  document.body.toggleAttribute('data-chat-open', open || !$('#chat').hidden);
+  button.setAttribute('aria-expanded', String(open));
+  button.setAttribute('aria-pressed', String(open));
+  if (open) ($('#call-people-list button:not(:disabled)') ?? $('#people-close')).focus();
 }
 
 function newClient(options) {
@@ -80,11 +179,16 @@ function showView(id) {
 // ---------------------------------------------------------------------------------------------
 // The call
 
-function showCall(client) {
+// setupCall wires the call's view to the client, once per page: an online page enters and
+// leaves many calls with it.
+function setupCall(client) {
   const tiles = new Tiles(client, $('#grid'));
   new Chat(client);
-  showView('call');
   renderTitle(client);
+  client.on('joined', ({ room }) => {
+    if (room !== app.chatRoom) $('#chat-log').replaceChildren(); // a new call, a new chat
+    app.chatRoom = room;
+  });
 
   const memberCount = () => {
     const n = client.participants.size + 1;
@@ -114,6 +218,12 @@ function showCall(client) {
       case 'left':
         tiles.clear();
         break;
+      case 'online':
+        // Out of the room (left, or it could not be joined), or back after a reconnection.
+        tiles.clear();
+        setStatus('');
+        if (document.body.dataset.view === 'call') showOnline(client);
+        break;
     }
     renderControls(client);
   });
@@ -134,6 +244,12 @@ function showCall(client) {
     if (state === 'connected') clearStatus(interrupted);
   });
   client.on('error', ({ code, message, fatal }) => {
+    if (QUIET_CODES.has(code)) return;
+    if (!fatal && app.online && FAILURES[code]) {
+      // A room an online page could not join: it stays online.
+      app.calls?.note(FAILURES[code].join('. '));
+      return;
+    }
     if (fatal || code === 'bad_chat' || code === 'rate_limited' || (code === 'not_allowed' && /chat/i.test(message))) return;
     if (code === 'not_allowed') setStatus('Your access link does not allow that', 'warn');
     else if (code === 'too_many_tracks') setStatus('The server does not take more video or sound from you', 'warn');
@@ -151,22 +267,23 @@ function showCall(client) {
   renderControls(client);
 }
 
-async function joinCall(client, { stream, problems = {}, audioMuted, videoMuted }) {
+async function joinCall(client, { stream, problems = {}, audioMuted, videoMuted }, room = undefined) {
   const notes = Object.values(problems).filter(Boolean);
   client.mediaNote = notes.length ? `${notes.join('. ')}: you joined without it` : '';
   client.setAudioMuted(audioMuted);
   client.setVideoMuted(videoMuted);
   client.setLocalStream(stream);
   try {
-    await client.join();
+    await client.join(room);
   } catch (err) {
     console.info('sfu: join failed', err.code ?? err);
   }
 }
 
-function renderTitle(client) {
-  $('#room-title').textContent = client.room || 'Call';
-  document.title = `${client.room || 'Call'} · Video call`;
+function renderTitle(client, room = client.room) {
+  const title = app.callTitle || room || 'Call';
+  $('#room-title').textContent = title;
+  document.title = `${title} · Video call`;
 }
 
 function renderControls(client) {
@@ -197,6 +314,7 @@ function renderControls(client) {
     icon: 'screen',
   });
   $('#invite').hidden = Boolean(client.token); // with tokens, each person needs their own link
+  $('#toggle-people').hidden = !app.online;
 }
 
 function control(button, { disabled, pressed, label, text, icon }) {
@@ -294,6 +412,11 @@ function leave(client) {
   clearInterval(drainTimer);
   client.leave();
   setStatus('');
+  if (app.online) {
+    showOnline(client); // still online: others can call again
+    app.calls.note('You left the call');
+    return;
+  }
   showEnd(client, 'You left the call', '');
 }
 
@@ -309,10 +432,11 @@ function showEnd(client, title, text) {
   $('#left-title').textContent = title;
   $('#left-text').textContent = text;
   $('#left-text').hidden = !text;
-  const again = client.token ? { token: client.token } : { room: client.room, name: client.name };
+  let again = client.token ? { token: client.token } : { room: client.room, name: client.name };
+  if (app.online) again = client.token ? { token: client.token, online: '1' } : { name: client.name, online: '1' };
   $('#rejoin').href = `?${new URLSearchParams(again)}`;
-  $('#rejoin').textContent = client.state === 'failed' ? 'Try again' : 'Rejoin';
-  $('#to-lobby').href = client.room ? `?${new URLSearchParams({ room: client.room })}` : './';
+  $('#rejoin').textContent = client.state === 'failed' ? 'Try again' : app.online ? 'Go online again' : 'Rejoin';
+  $('#to-lobby').href = client.room && !app.online ? `?${new URLSearchParams({ room: client.room })}` : './';
   showView('left');
   $('#rejoin').focus();
 }

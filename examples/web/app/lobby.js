@@ -8,7 +8,9 @@ import { openCameraOrDefault, openMicrophoneOrDefault, mediaProblem, remember, r
 const $ = (selector) => document.querySelector(selector);
 
 // showLobby shows the lobby with room (and the remembered name), and resolves when the person
-// joins: {room, name, stream, audioMuted, videoMuted, note}.
+// joins: {room, name, stream, audioMuted, videoMuted, problems}; or, when they chose to be
+// reachable for calls instead, {online: true, name, audioMuted, videoMuted}, with the camera and
+// microphone stopped until a call starts.
 export function showLobby(room) {
   const form = $('#join-form');
   const roomInput = $('#room-input');
@@ -96,16 +98,30 @@ export function showLobby(room) {
     let submitted = false;
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
+      const online = event.submitter?.id === 'online-button';
       const room = roomInput.value.trim();
+      const name = nameInput.value.trim();
       if (submitted) return;
-      if (!room) {
+      if (online && !name) {
+        nameInput.focus(); // others call you by your name
+        return;
+      }
+      if (!online && !room) {
         roomInput.focus();
         return;
       }
       submitted = true;
-      const name = nameInput.value.trim();
-      remember('room', room);
       remember('name', name);
+      if (online) {
+        state.stopMeter();
+        stopWatching();
+        await acquired.catch(() => {});
+        state.stream.getTracks().forEach((track) => track.stop()); // the camera waits for a call
+        preview.srcObject = null;
+        resolve({ online: true, name, audioMuted: state.audioMuted, videoMuted: state.videoMuted });
+        return;
+      }
+      remember('room', room);
       // Joining before the camera and microphone came would join without them.
       const button = $('#join-button');
       button.disabled = true;

@@ -4,8 +4,13 @@
 // and reconnects by itself. A page builds its interface on its events; examples/web/README.md
 // documents the API.
 //
-// A call outlives sessions: one session is one WebSocket and one RTCPeerConnection, and a
+// A call outlives sessions: a session is one room's RTCPeerConnection on one WebSocket, and a
 // reconnection starts a new one with the same room, name, local media and mute state.
+//
+// The client may also be online without a room (goOnline): listed under its name, told who else
+// is, and reachable for calls (call, accept, reject, cancel). It then keeps its one WebSocket
+// between rooms: it joins the room of an accepted call on it, and leaving that room keeps it
+// online. A reconnection goes online again, and joins again the room it was in.
 
 import {
   createPeerConnection, onRemoteAnswer, onRemoteCandidate, onRemoteOffer, publishedTrackId,
@@ -35,6 +40,10 @@ const QUALITY_EVERY_MS = 2000;
 export const FATAL_ERRORS = new Set(['bad_room', 'bad_name', 'already_joined', 'message_too_big', 'bad_sdp',
   'token_required', 'token_invalid', 'token_expired', 'wrong_room', 'replaced', 'room_full', 'too_many_rooms',
   'too_many_connections']);
+// Errors that answer a call request (call()).
+const CALL_ERRORS = new Set(['not_online', 'call_self', 'unknown_person', 'already_calling', 'rate_limited']);
+// Errors of a join that an online client survives: it stays online, outside the room.
+const ROOM_ERRORS = new Set(['bad_room', 'room_full', 'too_many_rooms', 'bad_sdp']);
 // Errors about this client's optional messages (trackInfo, trackSettings) that the call goes on
 // without: a track the server dropped a moment before, or a server too old to know the message.
 // They are logged, not reported.
@@ -66,6 +75,12 @@ export class SfuClient extends EventTarget {
     this.quality = new Map(); // participant id (ours too) -> the last measured quality
     this.draining = null; // {message, graceSeconds, until} after the server said it goes down
 
+    // Presence: whether the server lists us now, who else it lists, and the calls that ring.
+    this.online = false;
+    this.people = new Map(); // identity (or name, without tokens) -> {name, identity, inCall}
+    this.incomingCalls = new Map(); // call id -> {callId, name, identity, room}
+    this.outgoingCall = null; // {callId, to, person} while our call rings
+
     this.localStream = null; // camera and microphone
     this.screenStream = null; // the screen being shared
     this.audioMuted = false;
@@ -74,7 +89,13 @@ export class SfuClient extends EventTarget {
     this.#views = new ViewSizes((message) => this.#send(message));
   }
 
-  #session = null;
+  #socket = null; // the WebSocket and what goes with it (see #connect)
+  #session = null; // the room we are in on #socket, and its RTCPeerConnection (see #onJoined)
+  #inRoom = false; // join() was called and leave() not since: be in this.room
+  #wantOnline = false; // goOnline() was called and goOffline() not since
+  #wasOnline = false; // the server listed us once already: name_taken is our own ghost
+  #onlineWaiters = [];
+  #callWaiter = null; // the call() waiting for its "calling"
   #attempt = 0;
   #reconnectTimer = 0;
   #qualityTimer = 0;
@@ -109,34 +130,83 @@ export class SfuClient extends EventTarget {
 
   // -------------------------------------------------------------------------------------------
   // Joining and leaving
+  //
+  // One WebSocket (a "socket" here) carries everything: being online, and at most one room at a
+  // time (a "session": the membership of a room and its RTCPeerConnection). A client that is not
+  // online has one session per socket, as before presence existed; an online one keeps its socket
+  // between rooms, and a new session starts at each "joined".
 
-  // join connects and joins the room; it resolves once joined, or rejects with the error that
-  // made it fail (an Error with a code). Reconnections after that happen by themselves.
-  join() {
-    if (this.state === 'connecting' || this.state === 'joined' || this.state === 'reconnecting') {
-      return Promise.resolve();
+  // join connects and joins the room (by default the one given to the constructor); it resolves
+  // once joined, or rejects with the error that made it fail (an Error with a code).
+  // Reconnections after that happen by themselves. An online client joins on its socket, leaving
+  // the room it is in first, if another one: that is how it takes an accepted call.
+  join(room = this.room) {
+    if (this.#inRoom && room === this.room) {
+      return this.state === 'joined' ? Promise.resolve() : this.#waitJoined();
     }
+    if (this.#inRoom) this.#leaveRoom({ stopMedia: false });
+    this.room = room;
+    this.#inRoom = true;
     this.failure = null;
-    this.#attempt = 0;
-    const joined = new Promise((resolve, reject) => this.#joinWaiters.push({ resolve, reject }));
-    this.#setState('connecting');
+    const joined = this.#waitJoined();
     window.addEventListener('pagehide', this.#goodbye);
-    this.#connect();
+    const socket = this.#socket;
+    if (!socket) {
+      this.#attempt = 0;
+      this.#setState('connecting');
+      this.#connect();
+    } else if (this.state !== 'reconnecting') {
+      this.#setState('connecting');
+      // Without presence the socket joins when it opens; online, once the server listed us.
+      if (this.online) this.#sendJoin(socket);
+    }
     return joined;
   }
 
-  // leave says goodbye to the room and ends the session. The local camera and microphone are
-  // stopped unless stopMedia is false.
+  // leave says goodbye to the room. A client that is not online ends its session (and the
+  // socket); an online one stays online, on the same socket, and may join another room. The local
+  // camera and microphone are stopped unless stopMedia is false.
   leave({ stopMedia = true } = {}) {
+    if (!this.#wantOnline) {
+      this.#close({ stopMedia });
+      return;
+    }
+    this.#leaveRoom({ stopMedia });
+    this.#setState(this.online ? 'online' : 'reconnecting');
+  }
+
+  // goOffline leaves the room, if any, goes offline and closes the socket.
+  goOffline({ stopMedia = true } = {}) {
+    this.#wantOnline = false;
+    this.#close({ stopMedia });
+  }
+
+  #close({ stopMedia }) {
     clearTimeout(this.#reconnectTimer);
-    const session = this.#session;
     this.#setState('left');
-    if (session) {
-      session.send({ type: 'leave' });
-      this.#endSession(session);
+    this.#leaveRoom({ stopMedia });
+    if (this.#socket) this.#closeSocket(this.#socket);
+    this.#socket = null;
+    this.ws = null;
+    this.#dropPresence();
+    this.#settleOnline(new Error('left'));
+  }
+
+  // leaveRoom ends the room's session and forgets its members, and keeps the socket.
+  #leaveRoom({ stopMedia }) {
+    const session = this.#session;
+    const socket = this.#socket;
+    this.#inRoom = false;
+    if (session) this.#endSession(session);
+    if (socket && (session || socket.joinPending)) {
+      // A join still unanswered is left too: its "joined" is skipped when it comes.
+      if (!session) socket.skipJoined++;
+      socket.joinPending = false;
+      socket.send({ type: 'leave' });
     }
     this.#session = null;
-    this.ws = null;
+    this.pc = null;
+    this.participantId = null;
     window.removeEventListener('pagehide', this.#goodbye);
     this.stopScreenShare();
     if (stopMedia) {
@@ -145,6 +215,10 @@ export class SfuClient extends EventTarget {
     }
     this.#forgetRemote();
     this.#settleJoin(new Error('left'));
+  }
+
+  #waitJoined() {
+    return new Promise((resolve, reject) => this.#joinWaiters.push({ resolve, reject }));
   }
 
   #settleJoin(err) {
@@ -156,39 +230,42 @@ export class SfuClient extends EventTarget {
 
   #connect() {
     const ws = new WebSocket(this.url);
-    const session = {
+    const socket = {
       ws,
-      pc: null,
-      makingOffer: false,
-      pendingCandidates: [], // server candidates that came before a remote description
       inbox: Promise.resolve(), // handles messages one at a time, in order
-      senders: new Map(), // what it publishes (publish.js)
       lastError: '',
-      connectedAt: 0, // when the PeerConnection first became connected
       ended: false,
+      joinPending: false, // a join was sent and not answered yet
+      skipJoined: 0, // "joined" answers to joins left before they came
+      onlineAt: 0, // when the server listed us on this socket
       send(message) {
         if (this.ended || ws.readyState !== WebSocket.OPEN) return false;
         ws.send(JSON.stringify(message));
         return true;
       },
     };
-    this.#session = session;
+    this.#socket = socket;
     this.ws = ws;
     this.pc = null;
     ws.onopen = () => {
-      const join = { type: 'join', name: this.name };
-      if (this.room) join.room = this.room;
-      session.send(join);
+      if (this.#wantOnline) socket.send(this.token ? { type: 'online', token: this.token } : { type: 'online', name: this.name });
+      else if (this.#inRoom) this.#sendJoin(socket);
     };
-    ws.onmessage = (event) => this.#receive(session, event.data);
-    ws.onclose = (event) => this.#onSocketClosed(session, event);
+    ws.onmessage = (event) => this.#receive(socket, event.data);
+    ws.onclose = (event) => this.#onSocketClosed(socket, event);
+  }
+
+  #sendJoin(socket) {
+    const join = { type: 'join', name: this.name };
+    if (this.room) join.room = this.room;
+    if (socket.send(join)) socket.joinPending = true;
   }
 
   #send(message) {
     return this.#session?.send(message) ?? false;
   }
 
-  #receive(session, data) {
+  #receive(socket, data) {
     let message;
     try {
       message = JSON.parse(data);
@@ -197,15 +274,39 @@ export class SfuClient extends EventTarget {
       return;
     }
     // Offers, answers and candidates must be applied in the order they came, and each step is
-    // asynchronous: chain them.
-    session.inbox = session.inbox
-      .then(() => session.ended || this.#handle(session, message))
-      .catch((err) => this.#onSessionError(session, err));
+    // asynchronous: chain them. A step that fails belongs to the session it ran in; one that
+    // has been left since does not matter any more.
+    socket.inbox = socket.inbox.then(async () => {
+      if (socket.ended) return;
+      const session = this.#session;
+      try {
+        await this.#handle(socket, message);
+      } catch (err) {
+        this.#onSessionError(session, err);
+      }
+    });
   }
 
-  async #handle(session, message) {
+  async #handle(socket, message) {
     switch (message.type) {
-      case 'joined': return this.#onJoined(session, message);
+      case 'joined': return this.#onJoined(socket, message);
+      case 'presence': return this.#onPresence(socket, message);
+      case 'personOnline': return this.#onPersonOnline(message.person);
+      case 'personOffline': return this.#onPersonOffline(message);
+      case 'calling': return this.#onCalling(message);
+      case 'incomingCall': return this.#onIncomingCall(message);
+      case 'callResult': return this.#onCallResult(message);
+      case 'draining': {
+        const graceSeconds = message.graceSeconds ?? 0;
+        this.draining = { message: message.message ?? '', graceSeconds, until: Date.now() + graceSeconds * 1000 };
+        return this.#emit('draining', this.draining);
+      }
+      case 'error': return this.#onServerError(socket, message);
+    }
+    // The rest is about the room, and means nothing outside one (the tail of a room just left).
+    const session = this.#session;
+    if (!session || session.socket !== socket) return undefined;
+    switch (message.type) {
       case 'participantJoined': return this.#addParticipant(message.participant);
       case 'participantUpdated': return this.#addParticipant(message.participant);
       case 'participantLeft': return this.#removeParticipant(message.id);
@@ -217,24 +318,38 @@ export class SfuClient extends EventTarget {
         from: message.from ?? '', name: message.name ?? '', text: message.text ?? '',
         time: message.time ?? Date.now(), self: message.from === this.participantId,
       });
-      case 'draining': {
-        const graceSeconds = message.graceSeconds ?? 0;
-        this.draining = { message: message.message ?? '', graceSeconds, until: Date.now() + graceSeconds * 1000 };
-        return this.#emit('draining', this.draining);
-      }
       case 'offer': return onRemoteOffer(session, message.sdp);
       case 'answer': return onRemoteAnswer(session, message.sdp);
       case 'candidate': return onRemoteCandidate(session, message.candidate);
-      case 'error': return this.#onServerError(session, message);
       default: console.info('sfu: ignoring message of unknown type', message.type);
     }
+    return undefined;
   }
 
-  async #onJoined(session, message) {
+  async #onJoined(socket, message) {
+    socket.joinPending = false;
+    if (socket.skipJoined > 0) {
+      socket.skipJoined--; // a room left before its "joined" came; the server had our leave
+      return;
+    }
+    if (!this.#inRoom) return;
+    const session = {
+      socket,
+      pc: null,
+      makingOffer: false,
+      pendingCandidates: [], // server candidates that came before a remote description
+      senders: new Map(), // what it publishes (publish.js)
+      connectedAt: 0, // when the PeerConnection first became connected
+      ended: false,
+      send(m) {
+        return !this.ended && socket.send(m);
+      },
+    };
+    this.#session = session;
     this.participantId = message.id;
     if (message.room) this.room = message.room;
     if (message.name !== undefined) this.name = message.name;
-    this.identity = message.identity ?? '';
+    this.identity = message.identity ?? this.identity;
     this.permissions = { publish: true, subscribe: true, data: true, ...(message.permissions ?? {}) };
     this.draining = null;
     for (const participant of message.participants ?? []) this.#addParticipant(participant);
@@ -257,12 +372,34 @@ export class SfuClient extends EventTarget {
     this.#qualityTimer = setInterval(() => this.#measureQuality(session), QUALITY_EVERY_MS);
   }
 
-  #onServerError(session, { code, message }) {
+  #onServerError(socket, { code, message }) {
     console.warn('sfu: server error', code, message);
     if (QUIET_ERRORS.has(code)) return;
-    session.lastError = code;
+    socket.lastError = code;
+    if (CALL_ERRORS.has(code) && this.#callWaiter) {
+      const w = this.#callWaiter;
+      this.#callWaiter = null;
+      w.reject(codedError(code, message));
+    }
+    if (code === 'name_taken' && this.#wasOnline) {
+      // Our previous socket, lost, may still be listed under our name until the server notices
+      // (a missed ping, seconds): try again later rather than give up.
+      this.#reconnect(socket, 'name_taken');
+      return;
+    }
+    if (this.#wantOnline && ROOM_ERRORS.has(code)) {
+      // A room that cannot be joined: stay online, outside it.
+      this.failure = { code, message: message ?? '' };
+      if (code !== 'bad_sdp') socket.joinPending = false; // the join was refused: nothing to leave
+      const pending = this.#joinWaiters.splice(0);
+      this.#leaveRoom({ stopMedia: false });
+      for (const w of pending) w.reject(codedError(code, message));
+      this.#setState(this.online ? 'online' : 'reconnecting');
+      this.#emit('error', { code, message: message ?? '', fatal: false });
+      return;
+    }
     if (FATAL_ERRORS.has(code)) {
-      this.#fail(session, code, message ?? '');
+      this.#fail(code, message ?? '');
       return;
     }
     this.#emit('error', { code, message: message ?? '', fatal: false });
@@ -270,51 +407,70 @@ export class SfuClient extends EventTarget {
 
   // onSocketClosed reconnects unless the server refused us for good: a fatal error, or a close
   // for a protocol violation (1008, 1009) other than being too slow to read, which may pass.
-  #onSocketClosed(session, event) {
-    if (session.ended || this.state === 'left') return;
+  #onSocketClosed(socket, event) {
+    if (socket.ended || this.state === 'left') return;
     // A slow consumer's error message cannot be queued; the close reason carries its code.
-    const code = session.lastError || event.reason;
+    const code = socket.lastError || event.reason;
     const violation = event.code === CLOSE_POLICY_VIOLATION || event.code === CLOSE_MESSAGE_TOO_BIG;
     if (FATAL_ERRORS.has(code) || (violation && code !== 'slow_consumer')) {
-      this.#fail(session, code || `close_${event.code}`, event.reason || `the server closed the connection (${event.code})`);
+      this.#fail(code || `close_${event.code}`, event.reason || `the server closed the connection (${event.code})`);
       return;
     }
-    this.#reconnect(session, code || 'connection_lost');
+    this.#reconnect(socket, code || 'connection_lost');
   }
 
-  // endSession closes a session's PeerConnection and WebSocket and silences their handlers.
+  // endSession closes a room session's PeerConnection and silences its handlers.
   #endSession(session) {
     if (session.ended) return;
     session.ended = true;
     session.pendingCandidates = [];
     session.pc?.close();
-    session.ws.onopen = null;
-    session.ws.onmessage = null;
-    session.ws.onclose = null;
-    session.ws.close(1000);
     if (this.pc === session.pc) this.pc = null;
     clearInterval(this.#qualityTimer);
   }
 
-  #fail(session, code, message) {
-    this.#endSession(session);
+  #closeSocket(socket) {
+    if (socket.ended) return;
+    socket.ended = true;
+    socket.ws.onopen = null;
+    socket.ws.onmessage = null;
+    socket.ws.onclose = null;
+    socket.ws.close(1000);
+  }
+
+  #fail(code, message) {
+    clearTimeout(this.#reconnectTimer);
+    if (this.#session) this.#endSession(this.#session);
+    if (this.#socket) this.#closeSocket(this.#socket);
+    this.#session = null;
+    this.#socket = null;
+    this.ws = null;
+    this.#inRoom = false;
+    this.#wantOnline = false;
     this.failure = { code, message };
     this.#forgetRemote();
+    this.#dropPresence();
     window.removeEventListener('pagehide', this.#goodbye);
     this.#setState('failed', code);
     this.#emit('error', { code, message, fatal: true });
-    const err = new Error(message || code);
-    err.code = code;
+    const err = codedError(code, message);
     this.#settleJoin(err);
+    this.#settleOnline(err);
   }
 
-  // reconnect ends the session and starts a new one after a growing delay. Remote participants
-  // go away (participantleft): the new "joined" brings them back.
-  #reconnect(session, reason) {
-    if (session !== this.#session || this.state === 'left' || this.state === 'failed') return;
-    this.#endSession(session);
-    if (session.connectedAt && Date.now() - session.connectedAt >= BACKOFF_RESET_MS) this.#attempt = 0;
+  // reconnect ends the socket (and the room's session) and starts a new one after a growing
+  // delay, which goes online again and joins the room again, as the client was. Remote
+  // participants go away (participantleft): the new "joined" brings them back.
+  #reconnect(socket, reason) {
+    if (socket !== this.#socket || this.state === 'left' || this.state === 'failed') return;
+    const session = this.#session;
+    const steadySince = session ? session.connectedAt : (this.#inRoom ? 0 : socket.onlineAt);
+    if (steadySince && Date.now() - steadySince >= BACKOFF_RESET_MS) this.#attempt = 0;
+    if (session) this.#endSession(session);
+    this.#session = null;
+    this.#closeSocket(socket);
     this.#forgetRemote();
+    this.#dropPresence();
     this.#setState('reconnecting', reason);
     const delay = Math.min(BACKOFF_FIRST_MS * 2 ** this.#attempt, BACKOFF_MAX_MS);
     this.#attempt++;
@@ -322,12 +478,12 @@ export class SfuClient extends EventTarget {
     this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 
-  // onSessionError handles a failure in this client's own handling of the session, mostly a
-  // description or offer the browser refused: start over with a fresh session.
+  // onSessionError handles a failure in this client's own handling of a room's session, mostly
+  // a description or offer the browser refused: start over with a fresh socket and session.
   #onSessionError(session, err) {
-    if (session.ended) return;
+    if (!session || session.ended) return;
     console.error('sfu: session failed', err);
-    this.#reconnect(session, 'negotiation_failed');
+    this.#reconnect(session.socket, 'negotiation_failed');
   }
 
   #onConnectionState(session) {
@@ -335,7 +491,152 @@ export class SfuClient extends EventTarget {
     const state = session.pc.connectionState;
     if (state === 'connected') session.connectedAt ||= Date.now();
     this.#emit('connectionstate', { state });
-    if (state === 'failed') this.#reconnect(session, 'connection_failed');
+    if (state === 'failed') this.#reconnect(session.socket, 'connection_failed');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Presence and calls (docs/protocol.md, "Presence and calls")
+
+  // goOnline connects, if not connected yet, and goes online: under the name given to the
+  // constructor, or the token's identity. It resolves once the server listed us (client.people
+  // has the others), or rejects with the error that made it fail (an Error with a code).
+  goOnline() {
+    if (this.online) return Promise.resolve();
+    const listed = new Promise((resolve, reject) => this.#onlineWaiters.push({ resolve, reject }));
+    if (this.#wantOnline) return listed;
+    this.#wantOnline = true;
+    this.failure = null;
+    const socket = this.#socket;
+    if (!socket) {
+      this.#attempt = 0;
+      this.#setState('connecting');
+      this.#connect();
+    } else if (socket.ws.readyState === WebSocket.OPEN) {
+      socket.send(this.token ? { type: 'online', token: this.token } : { type: 'online', name: this.name });
+    } // else: the socket goes online when it opens
+    return listed;
+  }
+
+  #settleOnline(err) {
+    for (const w of this.#onlineWaiters.splice(0)) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
+  }
+
+  #onPresence(socket, message) {
+    this.online = true;
+    this.#wasOnline = true;
+    socket.onlineAt = Date.now();
+    if (message.name) this.name = message.name;
+    this.identity = message.identity ?? '';
+    this.people.clear();
+    for (const person of message.people ?? []) this.people.set(personKey(person), normalPerson(person));
+    this.#emit('presence', { people: [...this.people.values()] });
+    this.#settleOnline(null);
+    if (this.#inRoom) {
+      if (this.state === 'joined') return; // went online while in a room
+      this.#sendJoin(socket); // back after a reconnection, or a join asked before we were listed
+    } else {
+      this.#setState('online');
+    }
+  }
+
+  #onPersonOnline(person) {
+    if (!person?.name && !person?.identity) return;
+    const p = normalPerson(person);
+    this.people.set(personKey(p), p);
+    this.#emit('persononline', { person: p });
+  }
+
+  #onPersonOffline({ name = '', identity = '' }) {
+    const key = identity || name;
+    const person = this.people.get(key) ?? normalPerson({ name, identity });
+    this.people.delete(key);
+    this.#emit('personoffline', { person });
+  }
+
+  // call rings someone online: to is their name (their identity with tokens: the key of
+  // client.people). It resolves to the call's id once it rings (calling event), or rejects with
+  // an Error whose code is why not: unknown_person, call_self, already_calling, not_online,
+  // rate_limited. How it ends comes as a callresult event.
+  call(to) {
+    if (!this.online) return Promise.reject(codedError('not_online', 'not online'));
+    if (this.#callWaiter) return Promise.reject(codedError('already_calling', 'a call is being placed'));
+    const sent = this.#socket.send({ type: 'call', to });
+    if (!sent) return Promise.reject(codedError('not_online', 'not connected'));
+    return new Promise((resolve, reject) => { this.#callWaiter = { resolve, reject, to }; });
+  }
+
+  #onCalling({ callId = '', to = '' }) {
+    this.outgoingCall = { callId, to, person: this.people.get(to) ?? normalPerson({ name: to }) };
+    this.#emit('calling', { ...this.outgoingCall });
+    const w = this.#callWaiter;
+    this.#callWaiter = null;
+    w?.resolve(callId);
+  }
+
+  #onIncomingCall({ callId = '', name = '', identity = '', room = '' }) {
+    const call = { callId, name, identity, room };
+    this.incomingCalls.set(callId, call);
+    this.#emit('incomingcall', { ...call });
+  }
+
+  // accept takes a call that rings; the server answers both sides with callresult "accepted"
+  // and the room, which each then joins (client.join(room)).
+  accept(callId) {
+    return this.#socket?.send({ type: 'accept', callId }) ?? false;
+  }
+
+  // reject refuses a call that rings: the caller hears "rejected" (or "busy" when we are in a
+  // call), and this client ends the call at once with a callresult "rejected" of its own.
+  reject(callId) {
+    const call = this.incomingCalls.get(callId);
+    const sent = this.#socket?.send({ type: 'reject', callId }) ?? false;
+    if (call) {
+      this.incomingCalls.delete(callId);
+      this.#emit('callresult', { ...call, result: 'rejected', outgoing: false });
+    }
+    return sent;
+  }
+
+  // cancel stops ringing our call (by default the one we make); the server confirms with a
+  // callresult "cancelled".
+  cancel(callId = this.outgoingCall?.callId) {
+    if (!callId) return false;
+    return this.#socket?.send({ type: 'cancel', callId }) ?? false;
+  }
+
+  #onCallResult({ callId = '', result = '', room = '' }) {
+    if (this.outgoingCall?.callId === callId) {
+      const call = this.outgoingCall;
+      this.outgoingCall = null;
+      this.#emit('callresult', { ...call, result, room, outgoing: true });
+      return;
+    }
+    const call = this.incomingCalls.get(callId);
+    if (call) {
+      this.incomingCalls.delete(callId);
+      this.#emit('callresult', { ...call, result, room: room || call.room, outgoing: false });
+    }
+  }
+
+  // dropPresence forgets what the server's presence said, when the socket ends: the people, and
+  // the calls, which the server ends too (callresult "cancelled", local: true).
+  #dropPresence() {
+    this.online = false;
+    if (this.people.size > 0) {
+      this.people.clear();
+      this.#emit('presence', { people: [] });
+    }
+    const ended = [...this.incomingCalls.values()].map((call) => ({ ...call, outgoing: false }));
+    if (this.outgoingCall) ended.push({ ...this.outgoingCall, outgoing: true });
+    this.incomingCalls.clear();
+    this.outgoingCall = null;
+    for (const call of ended) this.#emit('callresult', { ...call, result: 'cancelled', room: '', local: true });
+    const w = this.#callWaiter;
+    this.#callWaiter = null;
+    w?.reject(codedError('not_online', 'the connection was lost'));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -606,6 +907,21 @@ export class SfuClient extends EventTarget {
       console.debug('sfu: getStats failed', err);
     }
   }
+}
+
+function codedError(code, message) {
+  const err = new Error(message || code);
+  err.code = code;
+  return err;
+}
+
+// A person is addressed by identity with tokens, by name without.
+function personKey({ name = '', identity = '' }) {
+  return identity || name;
+}
+
+function normalPerson({ name = '', identity = '', inCall = false }) {
+  return { name: name || identity, identity, inCall: Boolean(inCall) };
 }
 
 function defaultURL(token) {
