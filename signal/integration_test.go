@@ -9,8 +9,16 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, pionSRTPAcceptLeak)
 }
+
+// pionSRTPAcceptLeak ignores the one goroutine pion/srtp v3.0.13 can leave behind: its read loop
+// hands a new stream to AcceptStream without watching for the session's close
+// (session_srtp.go:226, "s.session.newStream <- r"), so a packet of a new SSRC that arrives as a
+// PeerConnection closes, right after its DTLS completed, blocks that goroutine for good. The
+// churn test (200 joins and leaves in 2 s, a tenth of them publishing) meets it in most runs,
+// with the code of before and after this was written; nothing of ours can reach the channel.
+var pionSRTPAcceptLeak = goleak.IgnoreTopFunction("github.com/pion/srtp/v3.(*SessionSRTP).decrypt")
 
 // checkMedia asserts that sub receives pub's audio and video, and that every payload it gets is
 // one pub sent, byte for byte.
