@@ -21,18 +21,7 @@ func TestForwardingAllocatesNothing(t *testing.T) {
 		newTestDownTrack(t, up, 128, &countingWriter{fan: fan}, testBinding{pt: 96, ssrc: uint32(1000 + i)})
 	}
 	key, delta := benchPacket(true), benchPacket(false)
-	var seq uint16
-	var ts uint32
-	forward := func(pkt []byte) {
-		setSeqTS(pkt, seq, ts)
-		seq++
-		ts += 3000
-		fan.arm(n)
-		feed(up, pkt)
-		if !fan.wait(forwardWaitTimeout) {
-			t.Fatal("a subscriber did not get the packet")
-		}
-	}
+	forward := forwarder(t, up, fan, n)
 	forward(key)
 	for range 2 * videoCacheSize { // two turns of the packet cache: steady state
 		forward(delta)

@@ -77,6 +77,23 @@ func (f *fanIn) wait(limit time.Duration) bool {
 	}
 }
 
+// forwarder returns a function that forwards one packet of up to its n subscribers, each packet
+// with the next sequence number and timestamp, and waits until all have handed it over.
+func forwarder(tb testing.TB, up *UpTrack, fan *fanIn, n int) func(pkt []byte) {
+	var seq uint16
+	var ts uint32
+	return func(pkt []byte) {
+		setSeqTS(pkt, seq, ts)
+		seq++
+		ts += 3000
+		fan.arm(n)
+		feed(up, pkt)
+		if !fan.wait(10 * time.Second) {
+			tb.Fatal("a subscriber did not get the packet within 10 s")
+		}
+	}
+}
+
 // countingWriter is a subscriber's connection that sends nothing. It allocates nothing.
 type countingWriter struct{ fan *fanIn }
 
@@ -150,18 +167,7 @@ func BenchmarkForward(b *testing.B) {
 				downs[i] = newTestDownTrack(b, up, 128, &countingWriter{fan: fan}, testBinding{pt: 96, ssrc: uint32(1000 + i)})
 			}
 			key, delta := benchPacket(true), benchPacket(false)
-			var seq uint16
-			var ts uint32
-			forward := func(pkt []byte) {
-				setSeqTS(pkt, seq, ts)
-				seq++
-				ts += 3000
-				fan.arm(n)
-				feed(up, pkt)
-				if !fan.wait(10 * time.Second) {
-					b.Fatal("a subscriber did not get the packet within 10 s")
-				}
-			}
+			forward := forwarder(b, up, fan, n)
 			// Warm up: the keyframe starts every subscriber, then two turns of the packet cache.
 			forward(key)
 			for i := 0; i < 2*videoCacheSize; i++ {

@@ -132,7 +132,7 @@ func TestCallAcceptedStartsACall(t *testing.T) {
 
 	// A third person, rung by someone in the call, joins the same room.
 	id2 := ring(t, carol, "alice") // carol rings alice: alice is in a call, so it is call waiting
-	if m := readEvent(t, a, signal.TypeIncomingCall); m.CallID != id2 || m.Name != "carol" {
+	if m := waitEvent(t, a, signal.TypeIncomingCall, 5*time.Second); m.CallID != id2 || m.Name != "carol" {
 		t.Fatalf("alice's incomingCall = %+v", m)
 	}
 	if err := a.Send(context.Background(), signal.Message{Type: signal.TypeReject, CallID: id2}); err != nil {
@@ -143,7 +143,7 @@ func TestCallAcceptedStartsACall(t *testing.T) {
 	if err := a.Send(context.Background(), signal.Message{Type: signal.TypeCall, To: "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	id3 := readEvent(t, a, signal.TypeCalling).CallID
+	id3 := waitEvent(t, a, signal.TypeCalling, 5*time.Second).CallID
 	in = carol.expect(signal.TypeIncomingCall)
 	if in.CallID != id3 || in.Room != room {
 		t.Fatalf("carol's incomingCall = %+v, want call %q into room %q", in, id3, room)
@@ -156,22 +156,6 @@ func TestCallAcceptedStartsACall(t *testing.T) {
 	videoFrom(t, c, a)
 	videoFrom(t, c, b)
 	videoFrom(t, a, c)
-}
-
-// readEvent reads a joined client's events until one of type typ.
-func readEvent(t *testing.T, m *member, typ string) signal.Message {
-	t.Helper()
-	timeout := time.After(5 * time.Second)
-	for {
-		select {
-		case e := <-m.Events:
-			if e.Type == typ {
-				return e
-			}
-		case <-timeout:
-			t.Fatalf("%s: no %q event", m.name, typ)
-		}
-	}
 }
 
 func TestCallOutcomes(t *testing.T) {

@@ -313,15 +313,7 @@ func TestCallsRejectAndCancel(t *testing.T) {
 func TestCallsReconnect(t *testing.T) {
 	chromiumPath(t) // skips (fails in CI) before anything starts, without a browser
 	srv := localServer(t)
-	proxy, err := NewProxy(srv.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := proxy.Close(); err != nil {
-			t.Errorf("proxy: %v", err)
-		}
-	})
+	proxy := startProxy(t, srv)
 	// Alice's page, and so its WebSocket, goes through the proxy; her media does not.
 	browsers := openBrowsers(t,
 		browserSpec{name: "alice", url: onlineURL(proxy.Addr(), "alice")},

@@ -34,11 +34,10 @@ func (b *browser) states() ([]stateChange, error) {
 	return eval[[]stateChange](b, `window.__sfuE2EStates ?? []`)
 }
 
-// TestSignalingReconnect drops a client's WebSocket, as a network failure would: the client
-// must reconnect by itself, join again and get the call back, both ways.
-func TestSignalingReconnect(t *testing.T) {
-	chromiumPath(t) // skips (fails in CI) before anything starts, without a browser
-	srv := localServer(t)
+// startProxy puts a proxy in front of srv's HTTP address for the test (proxy.go): pages opened
+// through it can have their WebSockets cut.
+func startProxy(t *testing.T, srv *server) *Proxy {
+	t.Helper()
 	proxy, err := NewProxy(srv.httpAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +47,15 @@ func TestSignalingReconnect(t *testing.T) {
 			t.Errorf("proxy: %v", err)
 		}
 	})
+	return proxy
+}
+
+// TestSignalingReconnect drops a client's WebSocket, as a network failure would: the client
+// must reconnect by itself, join again and get the call back, both ways.
+func TestSignalingReconnect(t *testing.T) {
+	chromiumPath(t) // skips (fails in CI) before anything starts, without a browser
+	srv := localServer(t)
+	proxy := startProxy(t, srv)
 	room := roomName("reconnect")
 	// Ann's page, and so its WebSocket, goes through the proxy; her media does not.
 	members := joinAll(t,
@@ -72,7 +80,7 @@ func TestSignalingReconnect(t *testing.T) {
 
 	// Ann's page goes through "reconnecting" and back to "joined", as a new participant.
 	var changes []stateChange
-	err = eventually(joinTimeout, poll, func() error {
+	err := eventually(joinTimeout, poll, func() error {
 		var err error
 		if changes, err = ann.states(); err != nil {
 			return err

@@ -66,29 +66,13 @@ func (l *link) feedback() {
 	if n == 0 {
 		return
 	}
-	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: l.pending[0].seq, PacketStatusCount: uint16(n)}
-	var ref int64 = -1
-	prev := int64(0)
-	for _, p := range l.pending[:n] {
-		sym := uint16(rtcp.TypeTCCPacketNotReceived)
-		if !p.lost {
-			sym = rtcp.TypeTCCPacketReceivedLargeDelta
-			if ref < 0 {
-				ref = p.arrival / referenceUnit
-				fb.ReferenceTime = uint32(ref)
-				prev = ref * referenceUnit
-			}
-			units := (p.arrival - prev) / 250_000 // deltas are in 250 us units
-			prev += units * 250_000
-			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: units * 250})
-		}
-		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
+	at := make([]int64, n)
+	for i, p := range l.pending[:n] {
+		at[i] = p.arrival
 	}
+	pending := l.pending
+	b := feedbackFor(pending[0].seq, at, func(i int) bool { return pending[i].lost })
 	l.pending = l.pending[n:]
-	b, err := marshal(fb)
-	if err != nil {
-		panic(err)
-	}
 	if !l.e.onFeedback(b, l.now) {
 		panic("feedback refused")
 	}
