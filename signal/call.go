@@ -71,14 +71,14 @@ func (p *presence) endLocked(c *call) {
 // call rings m.To. It runs on the caller's read goroutine.
 func (s *session) call(m *Message) {
 	if !s.isOnline.Load() {
-		s.sendError(CodeNotOnline, "send \"online\" before calling someone")
+		s.callError(m, CodeNotOnline, "send \"online\" before calling someone")
 		return
 	}
 	if s.callLimiter == nil {
 		s.callLimiter = rate.NewLimiter(callRate, callBurst)
 	}
 	if !s.callLimiter.Allow() {
-		s.sendError(CodeRateLimited, "too many calls: this one was dropped")
+		s.callError(m, CodeRateLimited, "too many calls: this one was dropped")
 		return
 	}
 	p := &s.h.presence
@@ -88,15 +88,15 @@ func (s *session) call(m *Message) {
 	switch {
 	case m.To == me.key.name:
 		p.mu.Unlock()
-		s.sendError(CodeCallSelf, "you cannot call yourself")
+		s.callError(m, CodeCallSelf, "you cannot call yourself")
 		return
 	case callee == nil:
 		p.mu.Unlock()
-		s.sendError(CodeUnknownPerson, quote(m.To)+" is not online")
+		s.callError(m, CodeUnknownPerson, quote(m.To)+" is not online")
 		return
 	case me.outgoing != nil:
 		p.mu.Unlock()
-		s.sendError(CodeAlreadyCalling, "cancel the call you are making first")
+		s.callError(m, CodeAlreadyCalling, "cancel the call you are making first")
 		return
 	}
 	ringing := false
@@ -143,7 +143,8 @@ func (s *session) answer(m *Message) {
 	mine := c != nil && ((m.Type == TypeCancel && c.caller == s) || (m.Type != TypeCancel && c.callee == s))
 	if !mine {
 		p.mu.Unlock()
-		s.sendError(CodeUnknownCall, "no call "+quote(m.CallID)+" is ringing for you: it ended, was answered, or is not yours")
+		s.send(&Message{Type: TypeError, Code: CodeUnknownCall, CallID: m.CallID,
+			Message: "no call " + quote(m.CallID) + " is ringing for you: it ended, was answered, or is not yours"})
 		return
 	}
 	p.endLocked(c)
@@ -200,4 +201,10 @@ func newCallID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// callError refuses a call request; the error names whom it was for ("to"), so that a client
+// can tell which request failed.
+func (s *session) callError(m *Message, code, msg string) {
+	s.send(&Message{Type: TypeError, Code: code, Message: msg, To: m.To})
 }

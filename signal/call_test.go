@@ -229,9 +229,13 @@ func TestCallBadInput(t *testing.T) {
 	alice.send(`{"type":"call","to":"alice"}`)
 	alice.expectError(signal.CodeCallSelf)
 	alice.send(`{"type":"call","to":"nobody"}`)
-	alice.expectError(signal.CodeUnknownPerson)
+	if m := alice.expect(signal.TypeError); m.Code != signal.CodeUnknownPerson || m.To != "nobody" {
+		t.Fatalf("error %+v, want unknown_person for \"nobody\"", m)
+	}
 	alice.send(`{"type":"accept","callId":"0123456789abcdef"}`)
-	alice.expectError(signal.CodeUnknownCall)
+	if m := alice.expect(signal.TypeError); m.Code != signal.CodeUnknownCall || m.CallID != "0123456789abcdef" {
+		t.Fatalf("error %+v, want unknown_call naming the call", m)
+	}
 
 	id := ring(t, alice, "bob")
 	bob.expect(signal.TypeIncomingCall)
