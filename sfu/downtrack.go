@@ -109,9 +109,10 @@ func newDownTrack(up *UpTrack, sub *Participant, queueLen int) *DownTrack {
 		queue:      make(chan queued, queueLen),
 		done:       make(chan struct{}),
 		buf:        make([]byte, packetcache.MaxPacket+2),
-		video:      up.kind == webrtc.RTPCodecTypeVideo,
 		rewriteVP8: up.simulcast && up.codecKind == codec.VP8,
 		rtxSeq:     uint16(rand.Uint32()), // like every stream's first sequence number, random (RFC 3550)
+		seq:        newSequencer(sequencerLength(up.kind)),
+		video:      up.kind == webrtc.RTPCodecTypeVideo,
 		log:        sub.log.With("track", up.id, "publisher", up.publisher.id),
 	}
 	d.current.Store(-1)

@@ -6,7 +6,7 @@ import (
 )
 
 func TestSequencerResendLimits(t *testing.T) {
-	var s sequencer
+	s := newSequencer(sequencerSize)
 	ms := int64(time.Millisecond)
 	s.sent(seqEntry{outSeq: 100, inSeq: 5000, outTS: 90000})
 	now := int64(0)
