@@ -14,6 +14,10 @@ const lossPercent = 5
 // answers the browsers' NACKs with retransmissions from its cache, and NACKs the publishers'
 // losses), so that each browser still shows the other's video at nearly the frame rate it had
 // without loss.
+// minLossyFPS is the share of the clean frame rate a subscriber must still decode under the
+// test's loss.
+const minLossyFPS = 0.6
+
 func TestPacketLoss(t *testing.T) {
 	chromium := chromiumPath(t)
 	ns := newNetnsPair(t)
@@ -41,9 +45,12 @@ func TestPacketLoss(t *testing.T) {
 		for i, m := range members {
 			f, mate := flows[i], mates[m]
 			before := clean[i].fps[mate.id]
-			if got := f.fps[mate.id]; got < 0.8*before {
-				errs = append(errs, fmt.Errorf("%s decodes %s's video at %.1f fps with loss, want >= 80%% of the %.1f fps without",
-					m.name, mate.name, got, before))
+			// With repairs working, 5% loss each way leaves 60-94% of the clean frame rate
+			// (median 80%, 22 measurements on the 2-vCPU VM, 2026-11-22); with the server's
+			// retransmissions turned off, 2-29%. A bar at 80% failed about half the runs.
+			if got := f.fps[mate.id]; got < minLossyFPS*before {
+				errs = append(errs, fmt.Errorf("%s decodes %s's video at %.1f fps with loss, want >= %.0f%% of the %.1f fps without",
+					m.name, mate.name, got, 100*minLossyFPS, before))
 			}
 			if f.nacks <= 0 {
 				errs = append(errs, fmt.Errorf("%s sent no NACK for %s's video over %.1f s", m.name, mate.name, f.seconds))
