@@ -57,7 +57,7 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(*bwe.Esti
 
 	reg := &interceptor.Registry{}
 	// Downlink estimation first, nearest the network: it takes the transport-wide feedback out
-	// of the RTCP before the report interceptors parse it (bwe.Interceptor.BindRTCPReader), and
+	// of the RTCP before anything after it parses it (bwe.Interceptor.BindRTCPReader), and
 	// notes each packet's send time last, just before encryption.
 	if cfg.bwe {
 		reg.Add(&bwe.Factory{

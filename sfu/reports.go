@@ -85,7 +85,6 @@ func (d *DownTrack) report(now time.Time, mono int64) *rtcp.SenderReport {
 type reception struct {
 	// Owned by the reader.
 	started     bool
-	base        uint32 // the first extended sequence number
 	cycles      uint32 // sequence number wraps, times 2^16
 	maxSeq      uint16
 	lastTransit int64 // arrival minus RTP timestamp, in RTP units
@@ -94,7 +93,7 @@ type reception struct {
 	highest  atomic.Uint32 // extended highest sequence number received
 	received atomic.Uint32
 	jitterTS atomic.Uint32 // jitter in RTP units
-	firstSeq atomic.Uint32 // base, for the reporter
+	firstSeq atomic.Uint32 // the first sequence number: expected packets count from it
 	srNTP    atomic.Uint32 // middle 32 bits of the NTP time of the last sender report, 0 if none
 	srAt     atomic.Int64  // nanotime when it arrived
 
@@ -108,8 +107,8 @@ type reception struct {
 func (r *reception) arrived(seq uint16, ts uint32, now int64, clockRate uint32) {
 	if !r.started {
 		r.started = true
-		r.maxSeq, r.base = seq, uint32(seq)
-		r.firstSeq.Store(r.base)
+		r.maxSeq = seq
+		r.firstSeq.Store(uint32(seq))
 	} else if d := seq - r.maxSeq; d > 0 && d < 0x8000 {
 		if seq < r.maxSeq {
 			r.cycles += 1 << 16

@@ -148,7 +148,7 @@ func (r *Room) unpublishLocked(up *UpTrack) {
 		}
 	}
 	up.close()
-	r.server.totals.retireUp(&up.stats)
+	r.server.totals.retireUp(up)
 }
 
 func (r *Room) setMuted(p *Participant, audio, video bool) {

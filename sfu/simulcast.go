@@ -30,7 +30,7 @@ type layer struct {
 	nack      nackTracker // owned by the layer's reader
 	recv      reception   // for receiver reports (reports.go)
 
-	packets, bytes atomic.Uint64 // what arrived, for the rate and liveness the tick measures
+	packets, bytes atomic.Uint64 // what arrived (payload bytes): the rate and liveness the tick measures, and the stats
 }
 
 // orderLayers puts the negotiated RIDs in order of quality, lowest first, and returns each one's

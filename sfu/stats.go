@@ -51,11 +51,12 @@ type totals struct {
 }
 
 // retireUp adds an ended published track's counters to the totals.
-func (t *totals) retireUp(c *trackCounters) {
-	t.packetsIn.Add(c.packets.Load())
-	t.bytesIn.Add(c.bytes.Load())
-	t.plisOut.Add(c.plis.Load())
-	t.nacksOut.Add(c.nacks.Load())
+func (t *totals) retireUp(up *UpTrack) {
+	packets, bytes := up.received()
+	t.packetsIn.Add(packets)
+	t.bytesIn.Add(bytes)
+	t.plisOut.Add(up.stats.plis.Load())
+	t.nacksOut.Add(up.stats.nacks.Load())
 }
 
 // retireDown adds an ended subscription's counters to the totals.
@@ -93,8 +94,9 @@ func (s *Server) Stats() Stats {
 			st.PublishedTracks += len(p.published)
 			st.SubscribedTracks += len(p.subscribed)
 			for _, up := range p.published {
-				st.PacketsIn += up.stats.packets.Load()
-				st.BytesIn += up.stats.bytes.Load()
+				packets, bytes := up.received()
+				st.PacketsIn += packets
+				st.BytesIn += bytes
 				st.PLIsOut += up.stats.plis.Load()
 				st.NACKsOut += up.stats.nacks.Load()
 				for i := range up.infos {

@@ -35,7 +35,7 @@ type UpTrack struct {
 	simulcast bool // the m-line was negotiated with RIDs
 	infos     []LayerInfo
 	log       *slog.Logger
-	stats     trackCounters // packets, bytes in; plis = keyframe requests sent
+	stats     trackCounters // plis: keyframe requests sent, nacks: NACKs sent; what arrived is in the layers (received)
 
 	audioLevelID uint8      // the publisher's id of the audio level extension, or 0
 	level        levelMeter // loudness of the packets since the last speaker tick
@@ -127,6 +127,17 @@ func (up *UpTrack) addLayer(remote *webrtc.TrackRemote) *layer {
 	return l
 }
 
+// received is what arrived of all the track's layers: packets, and payload bytes.
+func (up *UpTrack) received() (packets, bytes uint64) {
+	for i := range up.layers {
+		if l := up.layers[i].Load(); l != nil {
+			packets += l.packets.Load()
+			bytes += l.bytes.Load()
+		}
+	}
+	return packets, bytes
+}
+
 // layer returns layer i, or nil.
 func (up *UpTrack) layer(i int) *layer {
 	if i < 0 || i >= maxLayers {
@@ -188,8 +199,6 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 	if !l.cache.Store(meta, payload) {
 		return
 	}
-	up.stats.packets.Add(1)
-	up.stats.bytes.Add(uint64(len(payload)))
 	l.packets.Add(1)
 	l.bytes.Add(uint64(len(payload)))
 	idx := int8(l.index)

@@ -66,6 +66,9 @@ func (p *presence) endLocked(c *call) {
 	if c.caller.presence.outgoing == c {
 		c.caller.presence.outgoing = nil
 	}
+	if c.callee.presence.incoming == c {
+		c.callee.presence.incoming = nil
+	}
 }
 
 // call rings m.To. It runs on the caller's read goroutine.
@@ -99,12 +102,7 @@ func (s *session) call(m *Message) {
 		s.callError(m, CodeAlreadyCalling, "cancel the call you are making first")
 		return
 	}
-	ringing := false
-	for _, c := range p.calls {
-		if c.callee == callee || c.caller == callee {
-			ringing = true
-		}
-	}
+	ringing := callee.presence.incoming != nil || callee.presence.outgoing != nil
 	c := &call{id: newCallID(), caller: s, callee: callee, room: s.callRoom()}
 	if ringing {
 		p.mu.Unlock()
@@ -117,6 +115,7 @@ func (s *session) call(m *Message) {
 	}
 	p.calls[c.id] = c
 	me.outgoing = c
+	callee.presence.incoming = c
 	c.timer = time.AfterFunc(s.h.ringTimeout, func() { s.h.presence.timeout(c) })
 	from := me.person
 	p.mu.Unlock()

@@ -76,6 +76,7 @@ type onlineState struct {
 	person   Person
 	grant    token.Grant // with tokens: the grant of the token the session went online with
 	outgoing *call       // the call it rings, if any
+	incoming *call       // the call that rings for it, if any: a second caller hears busy
 }
 
 // online puts the session in the directory. It runs on the session's read goroutine.
@@ -202,8 +203,8 @@ func (s *session) offline() {
 		others = p.othersLocked(s)
 	}
 	var ended []*call
-	for _, c := range p.calls {
-		if c.caller == s || c.callee == s {
+	for _, c := range []*call{s.presence.outgoing, s.presence.incoming} {
+		if c != nil {
 			ended = append(ended, c)
 		}
 	}

@@ -147,14 +147,7 @@ func TestCallsAccept(t *testing.T) {
 	}
 
 	// Both go straight into the call, in the same new room.
-	members := make([]*member, 2)
-	for i, b := range browsers {
-		s, err := waitJoined(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		members[i] = &member{browser: b, name: b.name, id: s.ParticipantID}
-	}
+	members := waitAllJoined(t, browsers)
 	rooms := make([]string, 2)
 	for i, b := range browsers {
 		p, err := b.onlinePage()
@@ -327,14 +320,7 @@ func TestCallsReconnect(t *testing.T) {
 	if _, err := alice.click("#accept-call"); err != nil {
 		t.Fatal(err)
 	}
-	members := make([]*member, 2)
-	for i, b := range browsers {
-		s, err := waitJoined(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		members[i] = &member{browser: b, name: b.name, id: s.ParticipantID}
-	}
+	members := waitAllJoined(t, browsers)
 	waitAllInCall(t, members)
 	room, err := eval[string](alice, `window.sfuClient.room`)
 	if err != nil {

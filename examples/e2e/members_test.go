@@ -26,14 +26,19 @@ func localServer(t *testing.T) *server {
 // joinAll opens a browser per spec and waits until each has joined its room.
 func joinAll(t *testing.T, specs ...browserSpec) []*member {
 	t.Helper()
-	browsers := openBrowsers(t, specs...)
+	return waitAllJoined(t, openBrowsers(t, specs...))
+}
+
+// waitAllJoined waits until each browser has joined a room, and returns them as members.
+func waitAllJoined(t *testing.T, browsers []*browser) []*member {
+	t.Helper()
 	members := make([]*member, len(browsers))
 	for i, b := range browsers {
 		s, err := waitJoined(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		members[i] = &member{browser: b, name: specs[i].name, id: s.ParticipantID}
+		members[i] = &member{browser: b, name: b.name, id: s.ParticipantID}
 	}
 	return members
 }

@@ -128,8 +128,9 @@ func (i *Interceptor) BindLocalStream(info *interceptor.StreamInfo, w intercepto
 
 // BindRTCPReader takes the transport-wide feedback out of the RTCP the subscriber sends, and
 // gives it to the Estimator; the rest goes on. The bwe interceptor must be the first in the
-// registry, nearest the network: Pion's report interceptors parse every RTCP packet they see,
-// and rtcp.TransportLayerCC costs an allocation per packet reported.
+// registry, nearest the network: whatever reads the RTCP after it (other interceptors, the
+// server's readers of each sender's RTCP) parses every packet it gets, and an
+// rtcp.TransportLayerCC costs an allocation per packet reported.
 func (i *Interceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
 	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		for {
