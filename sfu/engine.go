@@ -23,7 +23,8 @@ import (
 //   - no report interceptors: receiver reports to publishers and sender reports to subscribers
 //     are made by the server's tick (reports.go), without two timers per connection and a lock
 //     per packet.
-//   - TWCC feedback to publishers, so the browser's send-side bandwidth estimate works.
+//   - TWCC feedback to publishers, so the browser's send-side bandwidth estimate works: not
+//     Pion's, which hands every received packet to a goroutine per connection (twcc.go).
 //   - TWCC sequence numbers on what subscribers receive, whose feedback gives each subscriber's
 //     downlink estimate (package bwe), which allocation.go shares out over its tracks. Not Pion's
 //     gcc: it allocates twice per packet and runs goroutines per connection.
@@ -65,7 +66,7 @@ func newAPI(cfg *config, mux ice.UDPMux, tcpMux ice.TCPMux, onBWE func(*bwe.Esti
 			OnNew:  onBWE,
 		})
 	}
-	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+	if err := configureTWCCFeedback(m, reg); err != nil {
 		return nil, fmt.Errorf("sfu: twcc: %w", err)
 	}
 
