@@ -46,13 +46,14 @@ func configureTWCCFeedback(m *webrtc.MediaEngine, reg *interceptor.Registry) err
 type twccFactory struct{ clock *twccClock }
 
 func (f *twccFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &twccFeedback{clock: f.clock, rec: twcc.NewRecorder(rand.Uint32())}, nil
+	return &twccFeedback{clock: f.clock, rec: twcc.NewRecorder(rand.Uint32()), start: nanotime()}, nil
 }
 
 // twccFeedback records the arrivals on one PeerConnection and sends its feedback.
 type twccFeedback struct {
 	interceptor.NoOp
 	clock *twccClock
+	start int64 // nanotime when the connection was made: arrival times count from it, as Pion's do
 
 	mu     sync.Mutex
 	rec    *twcc.Recorder
@@ -88,7 +89,7 @@ func (t *twccFeedback) BindRemoteStream(info *interceptor.StreamInfo, reader int
 		}
 		if h, ok := parseRTP(b[:n]); ok {
 			if ext, ok := headerExtension(b[:n], &h, id); ok && len(ext) >= 2 {
-				t.record(ssrc, binary.BigEndian.Uint16(ext), nanotime()/1e3)
+				t.record(ssrc, binary.BigEndian.Uint16(ext), (nanotime()-t.start)/1e3)
 			}
 		}
 		return n, a, nil
