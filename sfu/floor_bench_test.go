@@ -73,7 +73,7 @@ func BenchmarkFloor(b *testing.B) {
 		}
 	})
 	b.Run("step=sendto", func(b *testing.B) {
-		send, dst := loopbackSink(b)
+		send, dst := loopbackSink(b, true)
 		pkt := encrypt(rewrite(0))
 		for b.Loop() {
 			if _, err := send.WriteToUDPAddrPort(pkt, dst); err != nil {
@@ -86,7 +86,7 @@ func BenchmarkFloor(b *testing.B) {
 	// call, the UDP and IP output path and the loopback device: the part of a send that a real
 	// network interface would not take away.
 	b.Run("step=sendto-unread", func(b *testing.B) {
-		send, dst := unreadSink(b)
+		send, dst := loopbackSink(b, false)
 		pkt := encrypt(rewrite(0))
 		for b.Loop() {
 			if _, err := send.WriteToUDPAddrPort(pkt, dst); err != nil {
@@ -95,7 +95,7 @@ func BenchmarkFloor(b *testing.B) {
 		}
 	})
 	b.Run("step=all", func(b *testing.B) {
-		send, dst := loopbackSink(b)
+		send, dst := loopbackSink(b, true)
 		for i := 0; b.Loop(); i++ {
 			if _, err := send.WriteToUDPAddrPort(encrypt(rewrite(i)), dst); err != nil {
 				b.Fatal(err)
@@ -104,15 +104,17 @@ func BenchmarkFloor(b *testing.B) {
 	})
 }
 
-// loopbackSink returns a socket to send from and the address of another that a goroutine reads
-// and discards until the benchmark ends.
-func loopbackSink(b *testing.B) (*net.UDPConn, netip.AddrPort) {
+// loopbackSink returns a socket to send from and the address of another, which a goroutine
+// reads and discards until the benchmark ends if read is set, and which nobody reads if not.
+func loopbackSink(b *testing.B, read bool) (*net.UDPConn, netip.AddrPort) {
 	b.Helper()
 	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	_ = recv.SetReadBuffer(udpBuffer)
+	if read {
+		_ = recv.SetReadBuffer(udpBuffer)
+	}
 	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		b.Fatal(err)
@@ -120,6 +122,9 @@ func loopbackSink(b *testing.B) (*net.UDPConn, netip.AddrPort) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if !read {
+			return
+		}
 		buf := make([]byte, 2048)
 		for {
 			if _, _, err := recv.ReadFromUDPAddrPort(buf); err != nil {
@@ -131,24 +136,6 @@ func loopbackSink(b *testing.B) (*net.UDPConn, netip.AddrPort) {
 		_ = send.Close()
 		_ = recv.Close()
 		<-done
-	})
-	return send, recv.LocalAddr().(*net.UDPAddr).AddrPort()
-}
-
-// unreadSink returns a socket to send from and the address of another that is never read.
-func unreadSink(b *testing.B) (*net.UDPConn, netip.AddrPort) {
-	b.Helper()
-	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = send.Close()
-		_ = recv.Close()
 	})
 	return send, recv.LocalAddr().(*net.UDPAddr).AddrPort()
 }

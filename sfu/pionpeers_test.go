@@ -29,13 +29,19 @@ import (
 
 // newStockPionAPI is a webrtc.API as a stock Pion application makes it, restricted to loopback.
 func newStockPionAPI(tb testing.TB) *webrtc.API {
+	return newLoopbackPionAPI(tb, webrtc.RegisterDefaultInterceptors)
+}
+
+// newLoopbackPionAPI is a webrtc.API with Pion's default codecs and the interceptors that
+// configure registers, restricted to loopback.
+func newLoopbackPionAPI(tb testing.TB, configure func(*webrtc.MediaEngine, *interceptor.Registry) error) *webrtc.API {
 	tb.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		tb.Fatal(err)
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	if err := configure(m, reg); err != nil {
 		tb.Fatal(err)
 	}
 	s := webrtc.SettingEngine{}
