@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -453,6 +454,55 @@ func TestNackBurstDoesNotDropMedia(t *testing.T) {
 		if !got[i] {
 			t.Errorf("packet #%d, forwarded during a pause of 6 packets, was dropped because a NACK of %d packets filled the queue (stats.dropped = %d)",
 				i, len(lost), d.stats.dropped.Load())
+		}
+	}
+}
+
+// TestDuplicatesNotForwarded: a packet the server has forwarded already is not forwarded again
+// when another copy arrives (Chrome pads its uplink with RTX copies of recent packets, and a
+// retransmission may cross its original), nor is one older than the cache; a packet that was
+// lost and arrives late is forwarded, once.
+func TestDuplicatesNotForwarded(t *testing.T) {
+	up, _ := newTestUpTrack(t, webrtc.RTPCodecTypeVideo, webrtc.MimeTypeVP8)
+	w := newRecordingWriter()
+	newTestDownTrack(t, up, 2*videoCacheSize, w, testBinding{pt: 96, ssrc: 1111})
+
+	const firstSeq, firstTS = 65500, 90000 // across the wrap
+	s := newTestStream(firstSeq, firstTS)
+	s.next(up, true)
+	for range 9 {
+		s.next(up, false)
+	}
+	w.waitFor(t, 10)
+
+	lost := s.lose(false) // packet 10 does not arrive (yet)
+	s.next(up, false)
+	for _, i := range []int{3, 9, 0} { // copies of packets forwarded already
+		s.resend(up, firstSeq, firstTS, i)
+	}
+	s.resend(up, firstSeq, firstTS, lost) // the lost one, late
+	s.resend(up, firstSeq, firstTS, lost) // and a second copy of it
+	last := s.next(up, false)
+	// The writer sends in the order it was given: once the last packet is out, so is anything
+	// that came before it.
+	var got []int
+	for _, p := range w.waitForIndex(t, 10, last, 1111) {
+		got = append(got, payloadIndex(p.payload))
+	}
+	if want := []int{11, lost, last}; !slices.Equal(got, want) {
+		t.Fatalf("after the first 10 packets the subscriber was sent packets %v, want %v", got, want)
+	}
+
+	// Once the stream has moved on by more than the cache holds, a copy of an old packet is not
+	// forwarded either (nor stored over a newer one).
+	for range videoCacheSize {
+		s.next(up, false)
+	}
+	s.resend(up, firstSeq, firstTS, 1)
+	last = s.next(up, false)
+	for _, p := range w.waitForIndex(t, 13, last, 1111) {
+		if payloadIndex(p.payload) == 1 {
+			t.Fatalf("packet 1 was forwarded again %d packets later", videoCacheSize+2)
 		}
 	}
 }

@@ -185,6 +185,9 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 	if h.payloadStart == h.payloadEnd { // padding only (a bandwidth probe)
 		return
 	}
+	if l.duplicate(h.seq) {
+		return
+	}
 	payload := pkt[h.payloadStart:h.payloadEnd]
 	meta := packetcache.Meta{Seq: h.seq, Timestamp: h.timestamp, Marker: h.marker}
 	if up.kind == webrtc.RTPCodecTypeVideo && up.codecKind.KeyframeStart(payload) {
@@ -205,6 +208,25 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 	for _, d := range *up.downs.Load() {
 		d.enqueue(idx, meta)
 	}
+}
+
+// duplicate reports whether packet seq of l is one the subscribers have had already, or older
+// than the cache holds. Chrome pads its uplink, when it probes for bandwidth, with RTX copies
+// of packets it sent a moment ago, and a retransmission may cross its original: forwarded, such
+// a copy costs every subscriber's downlink, and their browsers discard it (an SRTP replay)
+// before it reaches their transport-wide feedback, which then reports it lost. Counted as
+// losses, those copies made the downlink estimate collapse and pause the video they were
+// copies of. A packet older than the cache is too late to be of use, and storing it would
+// evict a newer one. Only the layer's reader calls it.
+func (l *layer) duplicate(seq uint16) bool {
+	if _, ok := l.cache.Meta(seq); ok {
+		return true
+	}
+	if !l.recv.started {
+		return false
+	}
+	behind := l.recv.maxSeq - seq // arrived already updated maxSeq for a newer packet
+	return behind < 0x8000 && int(behind) >= l.cache.Len()
 }
 
 // readRTCP reads a layer's RTCP: its sender reports, whose time the receiver reports echo
