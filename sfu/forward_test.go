@@ -492,6 +492,10 @@ func TestDuplicatesNotForwarded(t *testing.T) {
 	if want := []int{11, lost, last}; !slices.Equal(got, want) {
 		t.Fatalf("after the first 10 packets the subscriber was sent packets %v, want %v", got, want)
 	}
+	// Nor do the copies count as packets received in the publisher's receiver reports.
+	if n := up.layer(0).recv.received.Load(); n != 13 {
+		t.Errorf("receiver reports count %d packets received, want the 13 distinct ones", n)
+	}
 
 	// Once the stream has moved on by more than the cache holds, a copy of an old packet is not
 	// forwarded either (nor stored over a newer one).

@@ -29,10 +29,10 @@ const reportTicks = int(time.Second / tick)
 // senderClock is a DownTrack's newest outgoing RTP timestamp and the time it was sent, written by
 // the writer for every packet and read by the reporter. Both halves share one atomic word, so a
 // report never pairs the timestamp of one packet with the send time of another: the high 32
-// bits are the timestamp, the low 32 the send time in clockUnit.
+// bits are the timestamp, the low 32 the send time in units of 2^clockShift ns.
 type senderClock struct{ v atomic.Uint64 }
 
-// clockUnit is the resolution of senderClock's send time: 2^14 ns, about 16 us. 32 bits of it
+// clockShift sets the resolution of senderClock's send time: 2^14 ns, about 16 us. 32 bits of it
 // last 19 hours, far longer than the two report intervals after which a silent track gets no
 // sender report.
 const clockShift = 14

@@ -175,6 +175,9 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 	if !ok {
 		return
 	}
+	if l.duplicate(h.seq) {
+		return
+	}
 	now := nanotime()
 	l.recv.arrived(h.seq, h.timestamp, now, up.codec.ClockRate)
 	if l.remote != nil && up.kind == webrtc.RTPCodecTypeVideo {
@@ -183,9 +186,6 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 		}
 	}
 	if h.payloadStart == h.payloadEnd { // padding only (a bandwidth probe)
-		return
-	}
-	if l.duplicate(h.seq) {
 		return
 	}
 	payload := pkt[h.payloadStart:h.payloadEnd]
@@ -217,7 +217,9 @@ func (up *UpTrack) forward(l *layer, pkt []byte) {
 // before it reaches their transport-wide feedback, which then reports it lost. Counted as
 // losses, those copies made the downlink estimate collapse and pause the video they were
 // copies of. A packet older than the cache is too late to be of use, and storing it would
-// evict a newer one. Only the layer's reader calls it.
+// evict a newer one. Neither counts as an arrival either: a copy sent late would read as jitter
+// in the receiver reports, and as a packet received would hide a loss. Only the layer's reader
+// calls it, before it records the packet.
 func (l *layer) duplicate(seq uint16) bool {
 	if _, ok := l.cache.Meta(seq); ok {
 		return true
@@ -225,7 +227,7 @@ func (l *layer) duplicate(seq uint16) bool {
 	if !l.recv.started {
 		return false
 	}
-	behind := l.recv.maxSeq - seq // arrived already updated maxSeq for a newer packet
+	behind := l.recv.maxSeq - seq // a newer packet is "behind" by 0x8000 or more
 	return behind < 0x8000 && int(behind) >= l.cache.Len()
 }
 
